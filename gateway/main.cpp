@@ -1,0 +1,27 @@
+// switchboard: the process entry point. Configuration problems end the
+// process with one line on stderr and exit code 2.
+
+#include "gateway/app.hpp"
+#include "gateway/config.hpp"
+
+#include <fmt/core.h>
+
+#include <exception>
+#include <system_error>
+
+int main(int argc, char** argv) {
+  try {
+    auto parsed = sb::parse_command_line(argc, argv);
+    if (!parsed.cfg) return parsed.exit_code;
+    return sb::run_gateway(*parsed.cfg);
+  } catch (const sb::config_error& e) {
+    fmt::print(stderr, "switchboard: error: {}\n", e.what());
+    return 2;
+  } catch (const std::system_error& e) {
+    fmt::print(stderr, "switchboard: error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "switchboard: error: {}\n", e.what());
+    return 2;
+  }
+}

@@ -1,0 +1,80 @@
+#pragma once
+// A shard: one thread, one io_context (concurrency hint 1), its own
+// SO_REUSEPORT listener and its own file-descriptor table.
+//
+// Nothing a shard owns is touched by another thread: there are no strands
+// and no mutexes on its data path, on purpose. Other threads reach it only
+// through the mesh (routing/mesh.hpp) or, for rare control actions from the
+// main thread, asio::post to its io_context. Its counters are single-writer
+// relaxed atomics that the ops endpoint may read from the main thread.
+
+#include "gateway/config.hpp"
+#include "pool/counter.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <thread>
+
+namespace sb {
+
+class mesh;
+
+/// Per-shard figures; written by the shard, read by anyone.
+struct shard_stats {
+  counter connections;         // open client connections now
+  counter accepted;            // accepted since start
+  counter closed;              // closed since start
+  counter rejected_over_limit; // accepted and closed at once: max_connections reached
+  counter accept_errors;       // accept() failures (EMFILE, ENFILE, ENOBUFS...)
+  counter bytes_in;            // bytes read from clients
+  counter fd_capacity;         // fds this shard's table can hold for clients
+};
+
+/// One shard. Constructed, started, stopped and joined by the main thread;
+/// everything else runs on the shard's own thread.
+class shard {
+ public:
+  /// Main thread, before any shard thread starts: creates the io_context and
+  /// forces its epoll reactor (epoll fd, eventfd, timerfd) into existence so
+  /// those fds are in the table every shard copies when it unshares.
+  shard(unsigned id, const config& cfg);
+  ~shard();
+
+  shard(const shard&) = delete;
+  shard& operator=(const shard&) = delete;
+
+  /// Main thread: starts the thread, which pins itself, unshares its fd
+  /// table and runs the loop. Returns once the thread is running; throws if
+  /// the thread could not set itself up.
+  void start(mesh& m, std::uint64_t fd_capacity);
+
+  /// Main thread: binds this shard's listener (SO_REUSEPORT) and starts
+  /// accepting; returns the bound port. Throws std::system_error on failure.
+  std::uint16_t listen(const host_port& where, std::uint16_t port);
+
+  /// Main thread: stops accepting, closes every connection, lets the loop end.
+  void stop();
+
+  /// Main thread: waits for the thread to end.
+  void join();
+
+  unsigned id() const noexcept { return _id; }
+  boost::asio::io_context& context() noexcept { return _ctx; }
+  const shard_stats& stats() const noexcept { return _stats; }
+
+  struct local;  // the state that lives on the shard thread
+
+ private:
+  void run(mesh* m, std::uint64_t fd_capacity);
+
+  const unsigned _id;
+  const config& _cfg;
+  boost::asio::io_context _ctx;
+  std::thread _thread;
+  local* _local = nullptr;  // owned by the thread's stack; touched only on the shard thread
+  shard_stats _stats;
+};
+
+}  // namespace sb

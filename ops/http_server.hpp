@@ -1,0 +1,77 @@
+#pragma once
+// The ops listener's HTTP server (Beast): health, stats, later the server API
+// and metrics. It runs on the main thread's io_context, never on a shard, so a
+// slow scraper or backend can not stall client traffic; it reads shard
+// figures through relaxed counters and reaches shards through the mesh.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace sb::ops {
+
+/// What a route handler sees of a request.
+struct http_request {
+  std::string_view method;
+  std::string_view target;  // path and query, as sent
+  std::string_view path;    // without the query
+  std::string_view body;
+  std::function<std::string_view(std::string_view)> header;  // "" when absent
+};
+
+/// What a route handler answers.
+struct http_response {
+  unsigned status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+/// Handler for one path; runs on the main thread.
+using http_handler = std::function<void(const http_request&, http_response&)>;
+
+/// HTTP/1.1 server with keep-alive for the ops port. Main thread only.
+class http_server {
+ public:
+  struct options {
+    std::size_t max_body = 1 << 20;      // larger bodies get 413
+    std::uint32_t idle_timeout_s = 60;   // idle keep-alive connections are closed
+  };
+
+  http_server(boost::asio::io_context& ctx, options opts);
+  ~http_server();
+
+  /// Registers the handler for an exact path (any method; the handler checks).
+  void route(std::string path, http_handler h);
+
+  /// Binds and listens; throws std::system_error with a clear message on failure.
+  void listen(const boost::asio::ip::tcp::endpoint& ep);
+
+  /// The bound endpoint (after listen).
+  boost::asio::ip::tcp::endpoint local_endpoint() const;
+
+  /// Stops accepting and closes every open connection.
+  void stop();
+
+  struct connection;  // internal
+
+ private:
+  void do_accept();
+  friend struct connection;
+  void dispatch(const http_request& req, http_response& res);
+
+  boost::asio::io_context& _ctx;
+  options _opts;
+  boost::asio::ip::tcp::acceptor _acceptor;
+  std::unordered_map<std::string, http_handler> _routes;
+  std::list<std::weak_ptr<connection>> _conns;
+  bool _stopped = false;
+};
+
+}  // namespace sb::ops
