@@ -8,7 +8,16 @@
 // the server closed all N (then exit 0). Any connect failure: "failed K
 // <reason>" and exit 1. Bounded by --timeout seconds (exit 3).
 //
-// usage: hold_client HOST PORT COUNT SOURCE_IP [--timeout S] [--inflight K]
+// With --ws, each connection first completes a WebSocket upgrade to
+// /connection/websocket and "connected" means all are upgraded; the client
+// then answers server pings with pongs, so connections stay open while idle.
+//
+// With --poke R (needs --ws), once all are upgraded the client sends R
+// rounds of one 1-byte text message on every connection and waits for all
+// echoes of each round before the next ("poked N" on stdout); a benchmark
+// divides the gateway's CPU time by the number of wake-ups.
+//
+// usage: hold_client HOST PORT COUNT SOURCE_IP [--timeout S] [--inflight K] [--ws 1] [--poke R]
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -22,13 +31,38 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
 
 namespace {
 
-enum class state : unsigned char { idle, connecting, open, closed };
+enum class state : unsigned char { idle, connecting, upgrading, open, closed };
+
+// Answers every complete server ping in buf with a masked pong. Server
+// control frames are small and arrive whole on loopback; anything else
+// (data, partial frames) is ignored: this client only holds connections.
+bool answer_pings(int fd, const unsigned char* buf, ssize_t n) {
+  ssize_t i = 0;
+  while (i + 2 <= n) {
+    unsigned op = buf[i] & 0x0f;
+    std::size_t len = buf[i + 1] & 0x7f;
+    if (len >= 126) return true;  // a data frame we do not care about
+    if (i + 2 + static_cast<ssize_t>(len) > n) return true;
+    if (op == 0x8) return false;  // close: let the caller see EOF next
+    if (op == 0x9) {
+      unsigned char out[2 + 4 + 125];
+      out[0] = 0x8a;
+      out[1] = static_cast<unsigned char>(0x80 | len);
+      out[2] = out[3] = out[4] = out[5] = 0;  // zero mask key: payload unchanged
+      std::memcpy(out + 6, buf + i + 2, len);
+      (void)::write(fd, out, 6 + len);
+    }
+    i += 2 + static_cast<ssize_t>(len);
+  }
+  return true;
+}
 
 int fail(const char* what) {
   std::printf("failed 1 %s: %s\n", what, std::strerror(errno));
@@ -49,11 +83,19 @@ int main(int argc, char** argv) {
   const char* source = argv[4];
   int timeout_s = 300;
   int inflight_max = 512;
+  bool ws = false;
+  int poke_rounds = 0;
+  long long echo_bytes = 0;  // bytes of echoes received in the current poke round
   for (int i = 5; i + 1 < argc; i += 2) {
     std::string f = argv[i];
     if (f == "--timeout") timeout_s = std::atoi(argv[i + 1]);
     else if (f == "--inflight") inflight_max = std::atoi(argv[i + 1]);
+    else if (f == "--ws") ws = std::atoi(argv[i + 1]) != 0;
+    else if (f == "--poke") poke_rounds = std::atoi(argv[i + 1]);
   }
+  std::string upgrade = std::string("GET /connection/websocket HTTP/1.1\r\nHost: ") + host + ":" + std::to_string(port) +
+                        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
@@ -105,6 +147,26 @@ int main(int argc, char** argv) {
       std::printf("connected %d\n", count);
       std::fflush(stdout);
       reported_connected = true;
+      // A moment for the caller to read its baseline figures first.
+      if (poke_rounds > 0) ::usleep(1'000'000);
+      for (int round = 0; round < poke_rounds; ++round) {
+        // One masked 1-byte text frame per connection; the echo is 3 bytes.
+        static const unsigned char frame[] = {0x81, 0x81, 0, 0, 0, 0, 'x'};
+        echo_bytes = 0;
+        for (int k = 0; k < count; ++k) (void)::write(fds[static_cast<size_t>(k)], frame, sizeof(frame));
+        while (echo_bytes < 3LL * count && std::chrono::steady_clock::now() < deadline) {
+          int m = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 200);
+          for (int j = 0; j < m; ++j) {
+            int pfd = fds[events[static_cast<size_t>(j)].data.u32];
+            ssize_t r = ::read(pfd, buf, sizeof(buf));
+            if (r > 0) echo_bytes += r;
+          }
+        }
+      }
+      if (poke_rounds > 0) {
+        std::printf("poked %lld\n", static_cast<long long>(count) * poke_rounds);
+        std::fflush(stdout);
+      }
     }
     if (closed == count) {
       std::printf("closed %d\n", count);
@@ -130,17 +192,45 @@ int main(int argc, char** argv) {
           std::fflush(stdout);
           return 1;
         }
-        st[idx] = state::open;
-        --inflight;
-        ++open;
+        if (ws) {
+          // Send the upgrade; stay "in flight" until the 101 arrives.
+          if (::write(fd, upgrade.data(), upgrade.size()) != static_cast<ssize_t>(upgrade.size())) {
+            std::printf("failed 1 upgrade write: %s\n", std::strerror(errno));
+            std::fflush(stdout);
+            return 1;
+          }
+          st[idx] = state::upgrading;
+        } else {
+          st[idx] = state::open;
+          --inflight;
+          ++open;
+        }
         epoll_event ev{};
         ev.events = EPOLLIN | EPOLLRDHUP;
         ev.data.u32 = idx;
         epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
         if (!(e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) continue;
       }
+      if (st[idx] == state::upgrading && (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+        // The 101 answer is small and arrives whole on loopback.
+        ssize_t r = ::read(fd, buf, sizeof(buf));
+        if (r > 12 && std::memcmp(buf, "HTTP/1.1 101", 12) == 0) {
+          st[idx] = state::open;
+          --inflight;
+          ++open;
+          continue;
+        }
+        if (r < 0 && errno == EAGAIN) continue;
+        std::printf("failed 1 upgrade answer: %.*s\n", r > 0 ? static_cast<int>(std::min<ssize_t>(r, 60)) : 0, buf);
+        std::fflush(stdout);
+        return 1;
+      }
       if (st[idx] == state::open && (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
         ssize_t r = ::read(fd, buf, sizeof(buf));
+        if (ws && r > 0) {
+          answer_pings(fd, reinterpret_cast<unsigned char*>(buf), r);
+          continue;
+        }
         if (r == 0 || (r < 0 && errno != EAGAIN)) {
           st[idx] = state::closed;
           epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);

@@ -1,0 +1,53 @@
+#pragma once
+// The HTTP/1.1 → WebSocket upgrade on the client port (RFC 6455 section 4.2).
+//
+// Stateless: the session keeps the bytes received so far (in a pooled
+// buffer, at most header_limit) and re-parses them from the start after
+// every read. Upgrade requests are a few hundred bytes, so re-parsing costs
+// less than keeping a Beast parser (hundreds of bytes) per handshaking
+// connection. Beast's request_parser does the HTTP; this file decides the
+// WebSocket rules and writes the answer, which is a 101 or a proper HTTP
+// error (400, 403, 404, 405, 426, 431) — never a silently dropped socket.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sb::ws {
+
+/// What the endpoint accepts. Read-only after start; shared by all shards.
+struct upgrade_options {
+  std::string path = "/connection/websocket";  // the only WebSocket endpoint; others → 404
+  std::vector<std::string> allowed_origins;    // Centrifugo semantics (see check_origin)
+  std::vector<std::string> subprotocols;       // the ones we speak, in our order of preference
+  std::size_t header_limit = 8192;             // → 431 above it
+};
+
+enum class upgrade_status { need_more, accepted, rejected };
+
+/// The outcome of parsing what a connection sent so far.
+struct upgrade_result {
+  upgrade_status status = upgrade_status::need_more;
+  std::size_t consumed = 0;  // bytes of the request; bytes after it are the client's first frames
+  std::string response;      // complete HTTP answer to write: 101 on accept, the error on reject
+  const char* reason = "";   // static label for metrics on reject ("origin", "bad_version", ...)
+  std::string subprotocol;   // chosen on accept ("" if none)
+};
+
+/// Owner shard's thread. `bytes`: everything received so far.
+upgrade_result parse_upgrade(std::string_view bytes, const upgrade_options& opts);
+
+/// Sec-WebSocket-Accept for a key: base64(SHA-1(key + RFC 6455 GUID)). Any thread.
+std::string accept_key(std::string_view key);
+
+/// Centrifugo's origin rule. No Origin header: allowed. Empty allowed list:
+/// allowed only when the Origin's host[:port] equals Host (same origin).
+/// Otherwise one pattern must match the whole origin, case-insensitively,
+/// where '*' matches any run of characters ("*" alone allows all). Any thread.
+bool check_origin(std::string_view origin, std::string_view host, const std::vector<std::string>& allowed);
+
+/// True when the comma-separated header value holds `token` (case-insensitive).
+bool has_token(std::string_view list, std::string_view token) noexcept;
+
+}  // namespace sb::ws

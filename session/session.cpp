@@ -1,0 +1,534 @@
+#include "session/session.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+namespace sb {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr std::size_t read_space = 64 * 1024;  // bytes each read may bring
+constexpr std::size_t max_iov = 64;            // frames gathered into one writev
+}  // namespace
+
+const char* to_string(end_reason r) noexcept {
+  switch (r) {
+    case end_reason::peer_closed: return "peer_closed";
+    case end_reason::server_closed: return "server_closed";
+    case end_reason::eof: return "eof";
+    case end_reason::io_error: return "io_error";
+    case end_reason::handshake_timeout: return "handshake_timeout";
+    case end_reason::handshake_rejected: return "handshake_rejected";
+    case end_reason::protocol_error: return "protocol_error";
+    case end_reason::invalid_payload: return "invalid_payload";
+    case end_reason::message_too_big: return "message_too_big";
+    case end_reason::no_pong: return "no_pong";
+    case end_reason::slow_consumer: return "slow_consumer";
+    case end_reason::close_timeout: return "close_timeout";
+    case end_reason::count: break;
+  }
+  return "unknown";
+}
+
+void session_stats::count_rejection(const char* reason) noexcept {
+  // Reasons are static strings from the upgrade parser; a handful exist, so
+  // a linear scan of a fixed table beats a map and never allocates.
+  for (auto& r : rejected) {
+    if (r.reason == nullptr) r.reason = reason;
+    if (r.reason == reason || std::strcmp(r.reason, reason) == 0) {
+      r.n.inc();
+      return;
+    }
+  }
+  rejected.back().n.inc();  // table full: counted under the last label
+}
+
+void echo_handler::on_message(session& s, ws::opcode op, std::span<const std::uint8_t> payload) {
+  (void)s.send(ws::make_frame(
+      s.context().frames(), op, std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size())));
+}
+
+// ---------------------------------------------------------------------------
+// session
+
+session::session(session_context& ctx, tcp_socket sock) : timer_node(&session::on_deadline), _ctx(ctx), _sock(std::move(sock)) {}
+
+session::~session() {
+  assert(_phase == phase::dead && !_reading && !_writing);
+  while (_out_head) {
+    out_node* n = _out_head;
+    _out_head = n->next;
+    _ctx._out_nodes.release(n);
+  }
+}
+
+void session::start() {
+  boost::system::error_code ec;
+  _sock.non_blocking(true, ec);
+  // Frames are corked per loop turn already; Nagle would only add delay.
+  _sock.set_option(asio::ip::tcp::no_delay(true), ec);
+  _ctx.schedule(*this, _ctx._opts.handshake_timeout);
+  wait_readable();
+}
+
+void session::wait_readable() {
+  _reading = true;
+  _sock.async_wait(tcp_socket::wait_read, [this](boost::system::error_code ec) {
+    _reading = false;
+    on_readable(ec);
+  });
+}
+
+void session::on_readable(boost::system::error_code ec) {
+  if (_phase == phase::dead) return _ctx.reap_later();
+  if (ec) return end(end_reason::io_error);
+
+  std::uint8_t* scratch = _ctx._scratch.get();
+  for (;;) {
+    // The partial frame (or handshake) kept from the last read goes first,
+    // then new bytes right after it: one contiguous buffer to decode.
+    const std::size_t kept = _leftover ? _leftover.size() : 0;
+    const std::size_t space = _ctx._scratch_size - kept;
+    std::size_t n = _sock.read_some(asio::buffer(scratch + kept, space), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+    if (ec == asio::error::eof) return end(end_reason::eof);
+    if (ec) return end(end_reason::io_error);
+    _ctx._stats.bytes_in.add(n);
+    _received = true;
+    if (kept) {
+      std::memcpy(scratch, _leftover.data(), kept);
+      _leftover.reset();
+    }
+    bool go_on = _phase == phase::handshake ? handle_handshake(scratch, kept + n) : handle_frames(scratch, kept + n);
+    if (!go_on || _phase == phase::dead) return;
+    if (n < space) break;  // the socket is drained for now
+  }
+  if (_phase == phase::dead) return;
+  if (_shutdown_after_write) return;  // failing: no more input wanted
+  wait_readable();
+}
+
+bool session::handle_handshake(std::uint8_t* data, std::size_t n) {
+  const auto& opts = _ctx._opts;
+  auto r = ws::parse_upgrade(std::string_view(reinterpret_cast<const char*>(data), n), opts.upgrade);
+  if (r.status == ws::upgrade_status::need_more) return keep_leftover(data, n, 0);
+
+  frame_ref answer = _ctx._frames.make_copy(r.response);
+  if (r.status == ws::upgrade_status::rejected) {
+    _ctx._stats.count_rejection(r.reason);
+    _why = end_reason::handshake_rejected;
+    _phase = phase::closing;
+    _shutdown_after_write = true;
+    enqueue(std::move(answer));
+    _ctx.schedule(*this, opts.close_timeout);
+    return false;
+  }
+
+  _phase = phase::open;
+  _opened = true;
+  _ctx._stats.handshaking.dec();
+  _ctx._stats.open.inc();
+  _ctx._stats.upgrades.inc();
+  enqueue(std::move(answer));
+  _received = false;
+  if (opts.ping_interval.count() > 0) {
+    _ctx.schedule(*this, opts.ping_interval);
+  } else {
+    _ctx._wheel.cancel(*this);
+  }
+  _ctx._handler->on_open(*this);
+  if (_phase != phase::open) return false;
+  // Bytes after the request are the client's first frames.
+  if (r.consumed < n) return handle_frames(data + r.consumed, n - r.consumed);
+  return true;
+}
+
+// Adapts decoder callbacks to the session (the ws::decode Handler concept).
+struct session::frame_events {
+  session& s;
+
+  bool on_data(ws::opcode op, std::span<std::uint8_t> payload, bool first, bool last) {
+    if (s._phase != phase::open) return s._phase != phase::dead;  // closing: drain and ignore
+    if (first && last) {
+      s._ctx._stats.messages_in.inc();
+      s._ctx._handler->on_message(s, op, payload);
+      return s._phase == phase::open;
+    }
+    // A fragmented message: assemble it in one pooled buffer. The decoder
+    // has already checked the total against max_message_size.
+    if (first) s._message = s._ctx._frames.make(payload.size() < 256 ? 256 : payload.size());
+    s._message.append(payload.data(), payload.size());
+    if (!last) return true;
+    frame_ref msg = std::move(s._message);
+    s._ctx._stats.messages_in.inc();
+    s._ctx._handler->on_message(s, op, std::span<const std::uint8_t>(msg.data(), msg.size()));
+    return s._phase == phase::open;
+  }
+
+  bool on_ping(std::span<std::uint8_t> payload) {
+    if (s._phase == phase::open) {
+      s.enqueue(ws::make_frame(s._ctx._frames, ws::opcode::pong,
+                               std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size())));
+    }
+    return s._phase != phase::dead;
+  }
+
+  bool on_pong(std::span<std::uint8_t>) {
+    s._awaiting_pong = false;
+    return true;
+  }
+
+  bool on_close(std::uint16_t code, std::string_view reason) {
+    if (s._close_sent) {
+      // The peer answered our close: the handshake is complete and the
+      // server closes the TCP connection first (RFC 6455 7.1.1).
+      s.end(s._why);
+      return false;
+    }
+    // Echo the peer's code (none → an empty close frame), then close TCP.
+    (void)reason;
+    s._why = end_reason::peer_closed;
+    s.enqueue(code == ws::close_code::no_status ? ws::make_frame(s._ctx._frames, ws::opcode::close, {})
+                                                : ws::make_close_frame(s._ctx._frames, code, {}));
+    s._close_sent = true;
+    s._phase = phase::closing;
+    s._shutdown_after_write = true;
+    s._ctx.schedule(s, s._ctx._opts.close_timeout);
+    return false;
+  }
+};
+
+bool session::handle_frames(std::uint8_t* data, std::size_t n) {
+  ws::decode_limits lim{_ctx._opts.max_message_size};
+  frame_events ev{*this};
+  auto r = ws::decode(_decoder, data, n, lim, ev);
+  if (_phase == phase::dead) return false;
+  if (r.error) {
+    end_reason why = r.error == ws::close_code::invalid_payload   ? end_reason::invalid_payload
+                     : r.error == ws::close_code::message_too_big ? end_reason::message_too_big
+                                                                  : end_reason::protocol_error;
+    fail(r.error, r.reason ? r.reason : "", why);
+    return false;
+  }
+  if (r.stopped) return _phase == phase::open || (_phase == phase::closing && !_shutdown_after_write);
+  if (r.consumed < n) return keep_leftover(data + r.consumed, n - r.consumed, r.frame_bytes_needed);
+  return true;
+}
+
+bool session::keep_leftover(const std::uint8_t* data, std::size_t n, std::size_t need) {
+  _leftover = _ctx._frames.make(std::max(n, need));
+  _leftover.append(data, n);
+  return true;
+}
+
+void session::enqueue(frame_ref frame) {
+  const auto size = static_cast<std::uint32_t>(frame.size());
+  out_node* added = _ctx._out_nodes.acquire(std::move(frame));
+  if (_out_tail) {
+    _out_tail->next = added;
+  } else {
+    _out_head = added;
+  }
+  _out_tail = added;
+  _queued_bytes += size;
+  _ctx._stats.queued_bytes.add(size);
+  _ctx._stats.frames_out.inc();
+  mark_dirty();
+}
+
+send_status session::send(frame_ref frame) {
+  if (_phase != phase::open) return send_status::dropped_closed;
+  if (_queued_bytes + frame.size() > _ctx._opts.max_queued_bytes) {
+    // The client does not read fast enough. Drop what it has not started
+    // receiving and tell it why; nothing else waits for it.
+    drop_unsent();
+    _why = end_reason::slow_consumer;
+    enqueue(ws::make_close_frame(_ctx._frames, _ctx._opts.slow_close_code, "slow consumer"));
+    _close_sent = true;
+    _phase = phase::closing;
+    _shutdown_after_write = true;
+    _ctx.schedule(*this, _ctx._opts.close_timeout);
+    return send_status::slow_consumer;
+  }
+  enqueue(std::move(frame));
+  return send_status::queued;
+}
+
+void session::drop_unsent() {
+  // Keep the head if it is partly written: a frame cut in half would
+  // corrupt the stream.
+  out_node* keep = (_out_head && _out_offset > 0) ? _out_head : nullptr;
+  out_node* n = keep ? keep->next : _out_head;
+  while (n) {
+    out_node* next = n->next;
+    _queued_bytes -= static_cast<std::uint32_t>(n->frame.size());
+    _ctx._stats.queued_bytes.sub(n->frame.size());
+    _ctx._out_nodes.release(n);
+    n = next;
+  }
+  if (keep) {
+    keep->next = nullptr;
+    _out_head = _out_tail = keep;
+  } else {
+    _out_head = _out_tail = nullptr;
+  }
+}
+
+void session::close(std::uint16_t code, std::string_view reason) {
+  if (_phase != phase::open) return;
+  _why = end_reason::server_closed;
+  enqueue(ws::make_close_frame(_ctx._frames, code, reason));
+  _close_sent = true;
+  _phase = phase::closing;
+  // Keep reading: the peer's close frame completes the handshake.
+  _ctx.schedule(*this, _ctx._opts.close_timeout);
+}
+
+void session::fail(std::uint16_t code, const char* reason, end_reason why) {
+  // Failing the connection (RFC 6455 7.1.7): send a close frame if we can,
+  // then close TCP without waiting for the peer's answer.
+  _why = why;
+  if (_phase == phase::open) {
+    enqueue(ws::make_close_frame(_ctx._frames, code, reason));
+    _close_sent = true;
+    _phase = phase::closing;
+    _shutdown_after_write = true;
+    _ctx.schedule(*this, _ctx._opts.close_timeout);
+  } else {
+    end(why);
+  }
+}
+
+void session::abort(end_reason why) { end(why); }
+
+void session::mark_dirty() {
+  if (_dirty || _writing) return;  // a pending write wait flushes everything when it fires
+  _dirty = true;
+  _ctx.add_dirty(*this);
+}
+
+void session::flush() {
+  while (_out_head && _phase != phase::dead) {
+    std::array<asio::const_buffer, max_iov> bufs;
+    std::size_t count = 0;
+    std::size_t offset = _out_offset;
+    for (out_node* n = _out_head; n && count < max_iov; n = n->next) {
+      bufs[count++] = asio::const_buffer(n->frame.data() + offset, n->frame.size() - offset);
+      offset = 0;
+    }
+    boost::system::error_code ec;
+    std::size_t written = _sock.write_some(std::span(bufs.data(), count), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_writable();
+    if (ec) return end(end_reason::io_error);
+    _ctx._stats.writes.inc();
+    _ctx._stats.bytes_out.add(written);
+    _ctx._stats.queued_bytes.sub(written);
+    _queued_bytes -= static_cast<std::uint32_t>(written);
+    while (written > 0) {
+      std::size_t left = _out_head->frame.size() - _out_offset;
+      if (written < left) {
+        _out_offset += static_cast<std::uint32_t>(written);
+        break;
+      }
+      written -= left;
+      out_node* done = _out_head;
+      _out_head = done->next;
+      if (!_out_head) _out_tail = nullptr;
+      _out_offset = 0;
+      _ctx._out_nodes.release(done);
+    }
+  }
+  if (!_out_head && _shutdown_after_write && _phase != phase::dead) end(_why);
+}
+
+void session::wait_writable() {
+  _writing = true;
+  _sock.async_wait(tcp_socket::wait_write, [this](boost::system::error_code ec) {
+    _writing = false;
+    if (_phase == phase::dead) return _ctx.reap_later();
+    if (ec) return end(end_reason::io_error);
+    flush();
+  });
+}
+
+void session::end(end_reason why) {
+  if (_phase == phase::dead) return;
+  _phase = phase::dead;
+  _ctx._stats.ended[static_cast<std::size_t>(why)].inc();
+  if (_opened) {
+    _ctx._stats.open.dec();
+  } else {
+    _ctx._stats.handshaking.dec();
+  }
+  _ctx._wheel.cancel(*this);
+  drop_unsent();
+  if (_out_head) {  // the partly written head
+    _queued_bytes -= static_cast<std::uint32_t>(_out_head->frame.size() - _out_offset);
+    _ctx._stats.queued_bytes.sub(_out_head->frame.size() - _out_offset);
+    _ctx._out_nodes.release(_out_head);
+    _out_head = _out_tail = nullptr;
+  }
+  _leftover.reset();
+  _message.reset();
+  boost::system::error_code ignored;
+  // Closing cancels the pending waits; their handlers run later with
+  // operation_aborted and see the session dead.
+  _sock.close(ignored);
+  if (_opened) _ctx._handler->on_close(*this);
+  _ctx.bury(*this);
+}
+
+void session::on_deadline(timer_node& node) {
+  session& s = static_cast<session&>(node);
+  const auto& opts = s._ctx._opts;
+  switch (s._phase) {
+    case phase::handshake:
+      return s.end(end_reason::handshake_timeout);
+    case phase::open:
+      if (s._awaiting_pong) {
+        if (!s._received) return s.end(end_reason::no_pong);  // dead peer or half-open socket
+        s._awaiting_pong = false;
+      }
+      if (s._received) {
+        // The peer spoke since the last check: no ping needed yet.
+        s._received = false;
+        s._ctx.schedule(s, opts.ping_interval);
+      } else {
+        s.enqueue(ws::make_frame(s._ctx._frames, ws::opcode::ping, {}));
+        s._awaiting_pong = true;
+        s._ctx.schedule(s, opts.pong_timeout);
+      }
+      return;
+    case phase::closing:
+      return s.end(s._why == end_reason::server_closed ? end_reason::close_timeout : s._why);
+    case phase::dead:
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// session_context
+
+session_context::session_context(asio::io_context& io, const session_options& opts, session_handler* handler)
+    : _io(io),
+      _opts(opts),
+      _handler(handler),
+      _wheel(std::chrono::milliseconds(100), 4096),
+      _wheel_timer(io),
+      _scratch_size(opts.max_message_size + ws::max_header_size + 4 + read_space + opts.upgrade.header_limit),
+      _scratch(new std::uint8_t[_scratch_size]) {
+  _dirty.reserve(1024);
+}
+
+session_context::~session_context() {
+  close_all();
+  // The loop no longer runs (shutdown drained it, or a test stopped it):
+  // handlers still pending will be destroyed uninvoked with the io_context,
+  // so the sessions they point at can go now.
+  for (session* s : _graveyard) {
+    s->_reading = s->_writing = s->_dirty = false;
+    _sessions.release(s);
+  }
+  _graveyard.clear();
+}
+
+void session_context::accept(tcp_socket sock) {
+  if (_closing_all) return;
+  session* s = _sessions.acquire(*this, std::move(sock));
+  _live.push_back(*s);
+  _stats.handshaking.inc();
+  s->start();
+}
+
+void session_context::close_all() {
+  _closing_all = true;
+  while (!_live.empty()) {
+    session& s = _live.front();
+    if (s._phase == session::phase::open) {
+      // Best effort: a 1001 frame goes out if the socket takes it now.
+      s.drop_unsent();
+      s.enqueue(ws::make_close_frame(_frames, ws::close_code::going_away, "server shutting down"));
+      s._why = end_reason::server_closed;
+      s.flush();
+    }
+    s.end(end_reason::server_closed);  // unlinks it from _live
+  }
+  _wheel_timer.cancel();
+}
+
+void session_context::schedule(session& s, std::chrono::milliseconds delay) {
+  _wheel.schedule(s, delay);
+  arm_wheel();
+}
+
+void session_context::arm_wheel() {
+  if (_wheel_armed || _wheel.empty()) return;
+  _wheel_armed = true;
+  // One Asio timer per shard drives every session deadline.
+  _wheel_timer.expires_after(_wheel.tick());
+  _wheel_timer.async_wait([this](boost::system::error_code ec) {
+    _wheel_armed = false;
+    if (ec) return;
+    _wheel.advance(std::chrono::steady_clock::now());
+    arm_wheel();
+  });
+}
+
+void session_context::add_dirty(session& s) {
+  _dirty.push_back(&s);
+  if (!_flush_posted) {
+    _flush_posted = true;
+    // Cork: every frame queued while handling this turn's events goes out
+    // in one writev per session, after them.
+    asio::post(_io, [this] { flush_dirty(); });
+  }
+}
+
+void session_context::flush_dirty() {
+  _flush_posted = false;
+  // flush() may end sessions (which may queue to others): iterate by index.
+  for (std::size_t i = 0; i < _dirty.size(); ++i) {
+    session* s = _dirty[i];
+    s->_dirty = false;
+    if (s->_phase != session::phase::dead && !s->_writing) s->flush();
+  }
+  _dirty.clear();
+  if (!_graveyard.empty()) reap_later();
+}
+
+void session_context::bury(session& s) {
+  if (s.is_linked()) _live.erase(_live.iterator_to(s));
+  _graveyard.push_back(&s);
+  reap_later();
+}
+
+void session_context::reap_later() {
+  if (_reap_posted) return;
+  _reap_posted = true;
+  asio::post(_io, [this] { reap(); });
+}
+
+void session_context::reap() {
+  _reap_posted = false;
+  // Free only sessions no pending handler or flush list still points at;
+  // the others are freed by a later reap, which their handlers request.
+  std::size_t keep = 0;
+  for (session* s : _graveyard) {
+    if (s->_reading || s->_writing || s->_dirty) {
+      _graveyard[keep++] = s;
+    } else {
+      _sessions.release(s);
+    }
+  }
+  _graveyard.resize(keep);
+}
+
+}  // namespace sb

@@ -1,0 +1,257 @@
+#pragma once
+// One client connection: HTTP upgrade, then RFC 6455 frames, on the shard
+// that accepted it.
+//
+// Memory is the design constraint (DESIGN.md "Memory per connection"): a
+// million of these live in one process, so an idle session holds no read
+// buffer, no per-session Asio timer and no container that allocates when
+// empty. It waits for readability, reads into the shard's scratch buffer,
+// and keeps only a partial frame (or a fragmented message) in a pooled
+// chunk. Deadlines live in the shard's timer wheel; the outbound queue is an
+// intrusive list of pooled nodes holding shared frame references.
+//
+// Threading: everything here belongs to one shard and runs on its thread.
+// There are no locks and no strands, on purpose; nothing else may touch a
+// session. A session never includes routing: it reports to a
+// session_handler that gateway/ wires to the application.
+
+#include "pool/counter.hpp"
+#include "pool/frame_buffer.hpp"
+#include "pool/object_pool.hpp"
+#include "pool/timer_wheel.hpp"
+#include "session/http_upgrade.hpp"
+#include "session/ws_codec.hpp"
+
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace sb {
+
+/// Socket and acceptor types bound to io_context's executor (one pointer)
+/// rather than any_io_executor (several words per socket, a million times).
+using shard_executor = boost::asio::io_context::executor_type;
+using tcp_socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, shard_executor>;
+using tcp_acceptor = boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, shard_executor>;
+
+/// Limits and deadlines of sessions; read-only after start.
+struct session_options {
+  ws::upgrade_options upgrade;
+  std::uint64_t max_message_size = 65536;         // → close 1009
+  std::uint64_t max_queued_bytes = 1 << 20;       // outbound; above → closed as a slow consumer
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::chrono::milliseconds ping_interval{25'000};  // WebSocket ping when the peer was silent this long; 0: off
+  std::chrono::milliseconds pong_timeout{10'000};   // no frame within this after a ping → dead peer
+  std::chrono::milliseconds close_timeout{3'000};   // wait for the peer's close frame after ours
+  std::uint16_t slow_close_code = 1008;             // close code for slow consumers (Centrifuge: 3008)
+};
+
+/// Why sessions ended or were refused; indexes session_stats::ended.
+enum class end_reason : std::uint8_t {
+  peer_closed,        // close handshake started by the peer
+  server_closed,      // close handshake started by us (shutdown, application)
+  eof,                // TCP closed without a close frame
+  io_error,           // reset and other socket errors
+  handshake_timeout,  // no complete upgrade request in time
+  handshake_rejected, // answered with an HTTP error
+  protocol_error,     // 1002
+  invalid_payload,    // 1007
+  message_too_big,    // 1009
+  no_pong,            // dead peer: silent after a ping
+  slow_consumer,      // outbound queue over max_queued_bytes
+  close_timeout,      // peer never answered our close frame
+  count
+};
+
+/// Label of a reason for metrics.
+const char* to_string(end_reason r) noexcept;
+
+/// Per-shard session figures; written by the shard, read anywhere.
+struct session_stats {
+  counter open;                 // sessions past the upgrade, now
+  counter handshaking;          // connections still in the upgrade, now
+  counter upgrades;             // successful upgrades since start
+  counter messages_in;          // complete data messages received
+  counter frames_out;           // frames queued for writing
+  counter bytes_out;            // bytes written
+  counter bytes_in;             // bytes read
+  counter writes;               // writev calls
+  counter queued_bytes;         // bytes waiting in outbound queues now
+  std::array<counter, static_cast<std::size_t>(end_reason::count)> ended;  // by reason
+  /// HTTP rejections by the parser's reason label ("origin", "bad_version", ...).
+  struct rejection {
+    const char* reason;
+    counter n;
+  };
+  std::array<rejection, 16> rejected{};
+  void count_rejection(const char* reason) noexcept;
+};
+
+class session;
+class session_context;
+
+/// What a session reports upward. One instance per shard, wired by gateway/;
+/// called on the shard thread.
+class session_handler {
+ public:
+  virtual ~session_handler() = default;
+  /// The upgrade succeeded; the session may send.
+  virtual void on_open(session& s) = 0;
+  /// A complete data message (text already validated as UTF-8). The bytes
+  /// are valid only during the call.
+  virtual void on_message(session& s, ws::opcode op, std::span<const std::uint8_t> payload) = 0;
+  /// The session ended (after on_open); it is freed at the end of the loop turn.
+  virtual void on_close(session& s) = 0;
+};
+
+/// Diagnostic handler (`--mode echo`): sends every message back as it came.
+class echo_handler final : public session_handler {
+ public:
+  void on_open(session&) override {}
+  void on_message(session& s, ws::opcode op, std::span<const std::uint8_t> payload) override;
+  void on_close(session&) override {}
+};
+
+/// Outcome of queueing a frame (uWebSockets' SendStatus shape).
+enum class send_status : std::uint8_t { queued, dropped_closed, slow_consumer };
+
+/// One client connection. Created by session_context::accept; owned by the
+/// context's pool; destroyed at the end of a loop turn after it ended.
+class session : public boost::intrusive::list_base_hook<>, private timer_node {
+ public:
+  enum class phase : std::uint8_t { handshake, open, closing, dead };
+
+  session(session_context& ctx, tcp_socket sock);
+  ~session();
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  /// Queues a complete encoded frame (shared, not copied). Over the byte
+  /// limit the session is closed as a slow consumer.
+  send_status send(frame_ref frame);
+  /// Starts the close handshake with a code and reason.
+  void close(std::uint16_t code, std::string_view reason);
+  /// Ends the connection at once (no close frame).
+  void abort(end_reason why);
+
+  phase state() const noexcept { return _phase; }
+  session_context& context() noexcept { return _ctx; }
+  std::uint64_t queued_bytes() const noexcept { return _queued_bytes; }
+
+  /// A slot for the application handler (issue 4 keeps its client state here).
+  void* user = nullptr;
+
+ private:
+  friend class session_context;
+  // One queued outbound frame; pooled per shard, 16 bytes.
+  struct out_node {
+    explicit out_node(frame_ref f) : frame(std::move(f)) {}
+    frame_ref frame;
+    out_node* next = nullptr;
+  };
+
+  void start();
+  void wait_readable();
+  void on_readable(boost::system::error_code ec);
+  bool handle_handshake(std::uint8_t* data, std::size_t n);
+  bool handle_frames(std::uint8_t* data, std::size_t n);
+  bool keep_leftover(const std::uint8_t* data, std::size_t n, std::size_t need);
+  void enqueue(frame_ref frame);
+  void drop_unsent();
+  void mark_dirty();
+  void flush();
+  void wait_writable();
+  void fail(std::uint16_t code, const char* reason, end_reason why);
+  void end(end_reason why);
+  static void on_deadline(timer_node& n);
+
+  struct frame_events;
+  friend struct frame_events;
+
+  session_context& _ctx;
+  tcp_socket _sock;
+  frame_ref _leftover;  // handshake bytes, or a partial frame, or nothing
+  frame_ref _message;   // a fragmented message being assembled
+  out_node* _out_head = nullptr;
+  out_node* _out_tail = nullptr;
+  std::uint32_t _out_offset = 0;  // bytes of the head frame already written
+  std::uint32_t _queued_bytes = 0;
+  ws::decoder_state _decoder;
+  phase _phase = phase::handshake;
+  end_reason _why = end_reason::server_closed;  // recorded when a close starts, counted at the end
+  bool _opened = false;        // on_open was called (so on_close will be)
+  bool _reading = false;       // an async_wait(read) is pending
+  bool _writing = false;       // an async_wait(write) is pending
+  bool _dirty = false;         // in the context's flush list this turn
+  bool _awaiting_pong = false; // a ping went out and nothing came back yet
+  bool _received = false;      // something arrived since the last ping check
+  bool _close_sent = false;
+  bool _shutdown_after_write = false;
+};
+
+/// A shard's sessions and everything they share: pools, the timer wheel,
+/// the scratch buffer, the cork list, the figures. Shard thread only.
+class session_context {
+ public:
+  /// The handler may be set later (set_handler), before the first accept.
+  session_context(boost::asio::io_context& io, const session_options& opts, session_handler* handler = nullptr);
+  ~session_context();
+
+  /// Takes a freshly accepted socket and starts its upgrade.
+  void accept(tcp_socket sock);
+  /// Shutdown: closes every session (a 1001 close frame where possible,
+  /// then the socket), stops the wheel.
+  void close_all();
+
+  std::size_t live() const noexcept { return _sessions.live(); }
+  const session_stats& stats() const noexcept { return _stats; }
+  session_stats& stats() noexcept { return _stats; }
+  frame_pool& frames() noexcept { return _frames; }
+  const session_options& options() const noexcept { return _opts; }
+  boost::asio::io_context& io() noexcept { return _io; }
+  timer_wheel& wheel() noexcept { return _wheel; }
+  void set_handler(session_handler& h) noexcept { _handler = &h; }
+  /// Arms the shard's wheel timer after a timer was scheduled directly.
+  void arm_wheel();
+
+ private:
+  friend class session;
+  void schedule(session& s, std::chrono::milliseconds delay);
+  void add_dirty(session& s);
+  void flush_dirty();
+  void bury(session& s);
+  void reap_later();
+  void reap();
+
+  boost::asio::io_context& _io;
+  const session_options& _opts;
+  session_handler* _handler;
+  session_stats _stats;
+  frame_pool _frames;
+  object_pool<session> _sessions;
+  object_pool<session::out_node> _out_nodes;
+  timer_wheel _wheel;
+  boost::asio::steady_timer _wheel_timer;
+  bool _wheel_armed = false;
+  boost::intrusive::list<session, boost::intrusive::constant_time_size<false>> _live;
+  std::vector<session*> _dirty;
+  std::vector<session*> _graveyard;
+  bool _flush_posted = false;
+  bool _reap_posted = false;
+  bool _closing_all = false;
+  std::size_t _scratch_size;
+  std::unique_ptr<std::uint8_t[]> _scratch;  // one per shard: where every read lands
+};
+
+}  // namespace sb

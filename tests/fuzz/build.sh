@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (ASan + UBSan) into build-fuzz/.
+#   tests/fuzz/build.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=build-fuzz
+mkdir -p "$out"
+CXX=${CXX:-clang++}
+common=(-std=c++20 -g -O1 -I. -fno-omit-frame-pointer -fsanitize=address,undefined
+        -DBOOST_ASIO_SEPARATE_COMPILATION -DBOOST_BEAST_SEPARATE_COMPILATION -DBOOST_ASIO_NO_DEPRECATED
+        -DSB_POOL_CHECKS)
+# Asio/Beast once, without fuzzer instrumentation (it is not what we fuzz).
+if [[ ! -f $out/asio_impl.o || gateway/asio_impl.cpp -nt $out/asio_impl.o ]]; then
+  $CXX "${common[@]}" -c gateway/asio_impl.cpp -o $out/asio_impl.o
+fi
+$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_ws_decoder.cpp session/ws_codec.cpp pool/frame_buffer.cpp \
+  -lsimdjson -o $out/fuzz_ws_decoder
+$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_http_upgrade.cpp session/http_upgrade.cpp $out/asio_impl.o \
+  -lcrypto -lssl -lfmt -lpthread -o $out/fuzz_http_upgrade
+$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_jwt.cpp gateway/jwt.cpp -lsimdjson -lcrypto -o $out/fuzz_jwt
+$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_centrifuge_json.cpp session/centrifuge_json.cpp -lsimdjson -lfmt \
+  -o $out/fuzz_centrifuge_json
+echo "built: $out/fuzz_ws_decoder $out/fuzz_http_upgrade $out/fuzz_jwt $out/fuzz_centrifuge_json"
