@@ -1,0 +1,229 @@
+#include "routing/router.hpp"
+
+#include "routing/mesh.hpp"
+
+#include <algorithm>
+#include <cassert>
+
+namespace sb::routing {
+
+std::string_view subscription::name() const noexcept { return channel->name; }
+
+router::router(unsigned shard_id, mesh& m, const std::vector<router*>& all, frame_pool& frames, push_encoder encode)
+    : _id(shard_id), _mesh(m), _all(all), _frames(frames), _encode(encode) {}
+
+router::~router() {
+  // Shutdown: sessions are gone, so are their subscriptions' owners.
+  for (auto& [name, lc] : _local) {
+    while (!lc->subs.empty()) {
+      subscription& s = lc->subs.front();
+      lc->subs.pop_front();
+      _sub_pool.release(&s);
+    }
+    _local_pool.release(lc);
+  }
+  for (auto& [name, hc] : _home) _home_pool.release(hc);
+}
+
+unsigned router::home_of(std::string_view channel, unsigned shards) noexcept {
+  // FNV-1a: stable across processes and runs (a cluster can agree on it).
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : channel) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return static_cast<unsigned>(h % shards);
+}
+
+bool router::send(unsigned to, task t) {
+  if (_mesh.send(_id, to, std::move(t))) return true;
+  _stats.mesh_refused.inc();
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// Subscriber side
+
+subscription* router::subscribe(subscriber& who, std::string_view channel) {
+  local_channel* lc;
+  if (auto it = _local.find(channel); it != _local.end()) {
+    lc = it->second;
+  } else {
+    lc = _local_pool.acquire(channel);
+    _local.emplace(std::string_view(lc->name), lc);
+    _stats.local_channels.inc();
+  }
+  subscription* s = _sub_pool.acquire(lc, &who);
+  lc->subs.push_back(*s);
+  _stats.subscriptions.inc();
+  if (lc->registered) {
+    // This shard already receives the channel's stream: join it here, at
+    // the last offset delivered, with no round trip.
+    s->active = true;
+    ++lc->active;
+    who.on_subscribed(*s, lc->last_offset);
+    return s;
+  }
+  ++lc->pending;
+  if (!lc->registering) {
+    lc->registering = true;
+    unsigned home = home_of(channel, _mesh.shards());
+    router* self = this;
+    bool ok = send(home, [self, home, lc, name = std::string(channel)]() mutable {
+      self->_all[home]->on_register(self->_id, std::move(name), lc);
+    });
+    if (!ok) {
+      lc->registering = false;
+      --lc->pending;
+      lc->subs.erase(lc->subs.iterator_to(*s));
+      _sub_pool.release(s);
+      _stats.subscriptions.dec();
+      release_if_unused(lc);
+      return nullptr;
+    }
+  }
+  return s;
+}
+
+void router::unsubscribe(subscription* s) {
+  local_channel* lc = s->channel;
+  if (!s->active) {
+    // Pending: the home's answer is on its way and will find it cancelled.
+    s->owner = nullptr;
+    return;
+  }
+  lc->subs.erase(lc->subs.iterator_to(*s));
+  --lc->active;
+  _sub_pool.release(s);
+  _stats.subscriptions.dec();
+  release_if_unused(lc);
+}
+
+void router::release_if_unused(local_channel* lc) {
+  if (lc->active > 0 || lc->pending > 0) return;
+  if (lc->registered) {
+    unsigned home = home_of(lc->name, _mesh.shards());
+    router* self = this;
+    // If the mesh refuses this, the home keeps forwarding to a shard that
+    // drops the frames (it has no local channel): wasted work, not an error.
+    (void)send(home, [self, home, name = lc->name] { self->_all[home]->on_unregister(self->_id, name); });
+  }
+  _local.erase(std::string_view(lc->name));
+  _local_pool.release(lc);
+  _stats.local_channels.dec();
+}
+
+void router::on_registered(local_channel* lc, std::uint64_t offset) {
+  lc->registering = false;
+  lc->registered = true;
+  lc->last_offset = offset;
+  // Activate every pending subscription; drop the cancelled ones.
+  for (auto it = lc->subs.begin(); it != lc->subs.end();) {
+    subscription& s = *it++;
+    if (s.active) continue;
+    --lc->pending;
+    if (!s.owner) {
+      lc->subs.erase(lc->subs.iterator_to(s));
+      _sub_pool.release(&s);
+      _stats.subscriptions.dec();
+      continue;
+    }
+    s.active = true;
+    ++lc->active;
+    s.owner->on_subscribed(s, offset);
+  }
+  release_if_unused(lc);
+}
+
+void router::on_deliver(const publication_ptr& pub) {
+  auto it = _local.find(std::string_view(pub->channel));
+  if (it == _local.end()) return;  // the last subscriber left meanwhile
+  local_channel* lc = it->second;
+  if (!lc->registered) return;     // cannot happen (FIFO), kept cheap and safe
+  lc->last_offset = pub->offset;
+  if (lc->active == 0) return;
+  // Encode once for the whole shard; every subscriber shares the bytes.
+  frame_ref frame = _encode(_frames, *pub);
+  _stats.frames_encoded.inc();
+  for (subscription& s : lc->subs) {
+    if (!s.active) continue;
+    s.owner->deliver(frame);
+    _stats.deliveries.inc();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Entering side
+
+bool router::publish(publication_ptr pub) {
+  _stats.publications_in.inc();
+  unsigned home = home_of(pub->channel, _mesh.shards());
+  if (home == _id) {
+    on_publish(std::move(pub));
+    return true;
+  }
+  router* target = _all[home];
+  return send(home, [target, p = std::move(pub)]() mutable { target->on_publish(std::move(p)); });
+}
+
+// ---------------------------------------------------------------------------
+// Home side
+
+void router::on_register(unsigned from, std::string channel, local_channel* lc) {
+  home_channel* hc;
+  if (auto it = _home.find(std::string_view(channel)); it != _home.end()) {
+    hc = it->second;
+  } else {
+    hc = _home_pool.acquire(channel);
+    _home.emplace(std::string_view(hc->name), hc);
+    _stats.home_channels.inc();
+  }
+  auto shard = static_cast<std::uint16_t>(from);
+  if (std::find(hc->shards.begin(), hc->shards.end(), shard) == hc->shards.end()) hc->shards.push_back(shard);
+  std::uint64_t offset = hc->offset;
+  router* sub_router = _all[from];
+  if (from == _id) {
+    on_registered(lc, offset);
+    return;
+  }
+  // Must not be lost: the subscriber shard is waiting. A refused send here
+  // means the destination is far behind; it is counted and the pending
+  // subscriptions stay pending until the client gives up.
+  (void)send(from, [sub_router, lc, offset] { sub_router->on_registered(lc, offset); });
+}
+
+void router::on_unregister(unsigned from, std::string_view channel) {
+  auto it = _home.find(channel);
+  if (it == _home.end()) return;
+  home_channel* hc = it->second;
+  auto shard = static_cast<std::uint16_t>(from);
+  auto pos = std::find(hc->shards.begin(), hc->shards.end(), shard);
+  if (pos != hc->shards.end()) hc->shards.erase(pos);
+  if (hc->shards.empty()) {
+    _home.erase(it);
+    _home_pool.release(hc);
+    _stats.home_channels.dec();
+  }
+}
+
+void router::on_publish(publication_ptr pub) {
+  auto it = _home.find(std::string_view(pub->channel));
+  if (it == _home.end()) {
+    // Nobody subscribes anywhere: a lookup and nothing else.
+    _stats.publications_dropped.inc();
+    return;
+  }
+  home_channel* hc = it->second;
+  pub->offset = ++hc->offset;
+  _stats.publications_home.inc();
+  for (std::uint16_t shard : hc->shards) {
+    if (shard == _id) {
+      on_deliver(pub);
+    } else {
+      router* target = _all[shard];
+      (void)send(shard, [target, p = pub] { target->on_deliver(p); });
+    }
+  }
+}
+
+}  // namespace sb::routing

@@ -1,0 +1,171 @@
+#pragma once
+// Who gets what: the channel tables of one shard and its half of the
+// home-shard protocol (DESIGN.md "The path of a message").
+//
+// A channel's home shard is hash(channel) % shards. The home keeps the
+// authoritative record (which shards have subscribers, the offset
+// sequence); every other shard keeps only its local subscribers.
+//
+//   subscribe     a shard with no registration for the channel sends
+//                 register(channel) to the home, which records the shard
+//                 and answers with the current offset; the subscription
+//                 becomes active when that answer arrives. Rings are FIFO,
+//                 so every publication the home forwards after recording
+//                 the shard arrives after the answer: nothing is missed and
+//                 nothing arrives twice. A shard already registered
+//                 activates new subscriptions at once, at the offset of the
+//                 last publication it delivered.
+//   publish       the entering shard sends the publication to the home,
+//                 which stamps the next offset and forwards one reference
+//                 per subscriber shard; each shard encodes the push frame
+//                 once and queues it on every local subscriber.
+//   unsubscribe   when a shard's last local subscription (active or
+//                 pending) ends, it sends unregister(channel) to the home.
+//
+// Threading: a router belongs to its shard; every member function runs on
+// that shard's thread. Routers of other shards are reached only through
+// tasks on the mesh.
+
+#include "pool/counter.hpp"
+#include "pool/frame_buffer.hpp"
+#include "pool/object_pool.hpp"
+#include "pool/task.hpp"
+#include "routing/publication.hpp"
+
+#include <boost/container/small_vector.hpp>
+#include <boost/intrusive/list.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sb {
+class mesh;
+}
+
+namespace sb::routing {
+
+struct local_channel;
+class subscription;
+
+/// A local subscriber (the client state of a session, in gateway/).
+/// Called on the shard thread.
+class subscriber {
+ public:
+  /// The subscription is active from now on; `offset` is the channel's
+  /// position (the last publication before it).
+  virtual void on_subscribed(subscription& s, std::uint64_t offset) = 0;
+  /// An encoded push frame for this subscriber (shared with the others).
+  virtual void deliver(const frame_ref& frame) = 0;
+
+ protected:
+  ~subscriber() = default;
+};
+
+/// One session's subscription to one channel on its shard. Owned by the
+/// router's pool; the subscriber keeps the pointer until it unsubscribes.
+class subscription : public boost::intrusive::list_base_hook<> {
+ public:
+  subscription(local_channel* c, subscriber* o) : channel(c), owner(o) {}
+  local_channel* channel;
+  subscriber* owner;       // null once cancelled while pending
+  bool active = false;     // the home (or the local registration) confirmed it
+  /// The channel's name (valid while the subscription exists).
+  std::string_view name() const noexcept;
+};
+
+/// A channel as one subscriber shard knows it.
+struct local_channel {
+  explicit local_channel(std::string_view n) : name(n) {}
+  std::string name;
+  boost::intrusive::list<subscription, boost::intrusive::constant_time_size<false>> subs;
+  std::uint32_t active = 0;        // active subscriptions
+  std::uint32_t pending = 0;       // waiting for the home's answer
+  bool registered = false;         // the home has recorded this shard
+  bool registering = false;        // a register is on its way
+  std::uint64_t last_offset = 0;   // offset of the last publication delivered here
+};
+
+/// A channel as its home shard knows it.
+struct home_channel {
+  explicit home_channel(std::string_view n) : name(n) {}
+  std::string name;
+  boost::container::small_vector<std::uint16_t, 4> shards;  // shards with subscribers
+  std::uint64_t offset = 0;                                  // of the last publication
+};
+
+/// Encodes a publication into a complete WebSocket frame (protocol-specific,
+/// set by gateway/). Called once per publication per subscriber shard.
+using push_encoder = frame_ref (*)(frame_pool& pool, const publication& pub);
+
+/// Figures of one router; shard-written, readable anywhere.
+struct router_stats {
+  counter local_channels;     // channels with local subscriptions
+  counter home_channels;      // channels this shard is home of
+  counter subscriptions;      // local subscriptions (active + pending)
+  counter publications_in;    // publications that entered here
+  counter publications_home;  // publications ordered here as home
+  counter publications_dropped;  // at the home, with no subscriber anywhere
+  counter deliveries;         // frames queued to local subscribers
+  counter frames_encoded;     // push frames encoded (one per publication per shard)
+  counter mesh_refused;       // sends the mesh shed (ring and overflow full)
+};
+
+/// One shard's routing state. Shard thread only.
+class router {
+ public:
+  /// `all` must hold every shard's router (index = shard id) before any
+  /// task runs; it is read-only afterwards.
+  router(unsigned shard_id, mesh& m, const std::vector<router*>& all, frame_pool& frames, push_encoder encode);
+  ~router();
+  router(const router&) = delete;
+  router& operator=(const router&) = delete;
+
+  unsigned id() const noexcept { return _id; }
+  /// The home shard of a channel (any thread).
+  static unsigned home_of(std::string_view channel, unsigned shards) noexcept;
+
+  /// Subscribes `who` to `channel`. Returns the subscription, active at once
+  /// (on_subscribed already called) when this shard is registered, else
+  /// pending until the home answers. Null when the mesh refused (overload).
+  subscription* subscribe(subscriber& who, std::string_view channel);
+
+  /// Ends a subscription (active or pending). The pointer is invalid after.
+  void unsubscribe(subscription* s);
+
+  /// Sends a publication to its channel's home for ordering and fan-out.
+  /// False when the mesh refused it (overload; counted).
+  bool publish(publication_ptr pub);
+
+  const router_stats& stats() const noexcept { return _stats; }
+  std::size_t local_channel_count() const noexcept { return _local.size(); }
+  std::size_t home_channel_count() const noexcept { return _home.size(); }
+
+ private:
+  // Home side.
+  void on_register(unsigned from, std::string channel, local_channel* lc);
+  void on_unregister(unsigned from, std::string_view channel);
+  void on_publish(publication_ptr pub);
+  // Subscriber side.
+  void on_registered(local_channel* lc, std::uint64_t offset);
+  void on_deliver(const publication_ptr& pub);
+  void release_if_unused(local_channel* lc);
+  bool send(unsigned to, task t);
+
+  const unsigned _id;
+  mesh& _mesh;
+  const std::vector<router*>& _all;
+  frame_pool& _frames;
+  push_encoder _encode;
+  router_stats _stats;
+  // Keys view into the pooled objects' names (which never move).
+  boost::unordered_flat_map<std::string_view, local_channel*> _local;
+  boost::unordered_flat_map<std::string_view, home_channel*> _home;
+  object_pool<local_channel> _local_pool;
+  object_pool<home_channel> _home_pool;
+  object_pool<subscription> _sub_pool;
+};
+
+}  // namespace sb::routing
