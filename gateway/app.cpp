@@ -1,9 +1,13 @@
 #include "gateway/app.hpp"
 
+#include "gateway/client.hpp"
+#include "gateway/jwt.hpp"
 #include "gateway/shard.hpp"
+#include "routing/router.hpp"
 #include "ops/http_server.hpp"
 #include "ops/log.hpp"
 #include "routing/mesh.hpp"
+#include "session/session.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -13,6 +17,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <array>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -69,25 +74,112 @@ std::uint64_t open_fds() {
   return n;
 }
 
+session_options make_session_options(const config& cfg) {
+  session_options o;
+  o.upgrade.path = cfg.websocket_path;
+  o.upgrade.allowed_origins = cfg.allowed_origins;
+  o.max_message_size = cfg.max_message_size;
+  o.max_queued_bytes = cfg.max_queued_bytes;
+  o.handshake_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
+  o.ping_interval = std::chrono::milliseconds(cfg.websocket_ping_interval_ms);
+  o.pong_timeout = std::chrono::milliseconds(cfg.websocket_pong_timeout_ms);
+  o.close_timeout = std::chrono::milliseconds(cfg.close_timeout_ms);
+  if (cfg.mode == "centrifuge") {
+    // The protocol's own ping/pong ({}) watches the peer; WebSocket pings
+    // only when asked for explicitly.
+    if (!cfg.websocket_ping_set) o.ping_interval = std::chrono::milliseconds(0);
+    o.slow_close_code = 3008;  // Centrifuge "slow"
+  }
+  return o;
+}
+
+protocol_options make_protocol_options(const config& cfg, const auth::verifier& verifier) {
+  protocol_options p;
+  p.rules = routing::channel_rules(cfg.channel_defaults, cfg.namespaces, cfg.channel_max_length);
+  p.verifier = &verifier;
+  p.allow_anonymous_connect = cfg.allow_anonymous_connect || cfg.allow_anonymous_connect_without_token;
+  p.allow_anonymous_without_token = cfg.allow_anonymous_connect_without_token || cfg.allow_anonymous_connect;
+  p.client_channel_limit = cfg.client_channel_limit;
+  p.ping_interval = std::chrono::milliseconds(cfg.ping_interval_ms);
+  p.pong_timeout = std::chrono::milliseconds(cfg.pong_timeout_ms);
+  p.stale_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
+  p.expired_close_delay = std::chrono::milliseconds(cfg.client_expired_close_delay_ms);
+  return p;
+}
+
+std::string routing_json(const routing::router* r) {
+  if (!r) return {};
+  const auto& st = r->stats();
+  return fmt::format(
+      R"("local_channels":{},"home_channels":{},"subscriptions":{},"publications_in":{},"publications_home":{},)"
+      R"("publications_dropped":{},"frames_encoded":{},"deliveries":{},"mesh_refused":{})",
+      st.local_channels.get(), st.home_channels.get(), st.subscriptions.get(), st.publications_in.get(),
+      st.publications_home.get(), st.publications_dropped.get(), st.frames_encoded.get(), st.deliveries.get(),
+      st.mesh_refused.get());
+}
+
+std::string protocol_json(const centrifuge_handler* h) {
+  if (!h) return {};
+  const auto& st = h->stats();
+  return fmt::format(
+      R"("clients":{},"users":{},"connects":{},"connect_errors":{},"subscribes":{},"subscribe_errors":{},)"
+      R"("unsubscribes":{},"publishes":{},"publish_errors":{},"refreshes":{},"bad_requests":{},"disconnects":{})",
+      st.clients.get(), st.users.get(), st.connects.get(), st.connect_errors.get(), st.subscribes.get(),
+      st.subscribe_errors.get(), st.unsubscribes.get(), st.publishes.get(), st.publish_errors.get(),
+      st.refreshes.get(), st.bad_requests.get(), st.disconnects.get());
+}
+
+// Per-shard and total figures as JSON, from relaxed counters: the ops
+// endpoint never locks or waits on a shard.
 std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const mesh& m, std::uint64_t fd_cap) {
-  std::uint64_t total = 0, accepted = 0;
+  std::uint64_t total = 0, accepted = 0, open = 0, handshaking = 0;
+  std::array<std::uint64_t, static_cast<std::size_t>(end_reason::count)> ended{};
   std::string per;
   for (auto& s : shards) {
     const auto& st = s->stats();
     const auto& src = m.source_stats(s->id());
     const auto& dst = m.dest_stats(s->id());
-    total += st.connections.get();
+    const session_stats* ss = s->sessions();
+    std::uint64_t o = ss ? ss->open.get() : 0, h = ss ? ss->handshaking.get() : 0;
+    total += o + h;
+    open += o;
+    handshaking += h;
     accepted += st.accepted.get();
+    std::string reasons, rejected;
+    if (ss) {
+      for (std::size_t i = 0; i < ended.size(); ++i) {
+        std::uint64_t n = ss->ended[i].get();
+        ended[i] += n;
+        if (!reasons.empty()) reasons += ',';
+        reasons += fmt::format(R"("{}":{})", to_string(static_cast<end_reason>(i)), n);
+      }
+      for (const auto& r : ss->rejected) {
+        if (!r.reason) break;
+        if (!rejected.empty()) rejected += ',';
+        rejected += fmt::format(R"("{}":{})", r.reason, r.n.get());
+      }
+    }
     if (!per.empty()) per += ',';
     per += fmt::format(
-        R"({{"id":{},"connections":{},"accepted":{},"closed":{},"rejected_over_limit":{},"accept_errors":{},)"
-        R"("bytes_in":{},"fd_capacity":{},"mesh_sent":{},"mesh_received":{},"mesh_deferred":{},"mesh_shed":{}}})",
-        s->id(), st.connections.get(), st.accepted.get(), st.closed.get(), st.rejected_over_limit.get(),
-        st.accept_errors.get(), st.bytes_in.get(), st.fd_capacity.get(), src.sent.get(), dst.received.get(),
-        src.deferred.get(), src.shed.get());
+        R"({{"id":{},"connections":{},"open":{},"handshaking":{},"accepted":{},"rejected_over_limit":{},)"
+        R"("accept_errors":{},"upgrades":{},"messages_in":{},"frames_out":{},"bytes_in":{},"bytes_out":{},)"
+        R"("writes":{},"queued_bytes":{},"ended":{{{}}},"handshake_rejected":{{{}}},"fd_capacity":{},)"
+        R"("mesh_sent":{},"mesh_received":{},"mesh_deferred":{},"mesh_shed":{},"routing":{{{}}},"protocol":{{{}}}}})",
+        s->id(), o + h, o, h, st.accepted.get(), st.rejected_over_limit.get(), st.accept_errors.get(),
+        ss ? ss->upgrades.get() : 0, ss ? ss->messages_in.get() : 0, ss ? ss->frames_out.get() : 0,
+        ss ? ss->bytes_in.get() : 0, ss ? ss->bytes_out.get() : 0, ss ? ss->writes.get() : 0,
+        ss ? ss->queued_bytes.get() : 0, reasons, rejected, st.fd_capacity.get(), src.sent.get(),
+        dst.received.get(), src.deferred.get(), src.shed.get(), routing_json(s->router()), protocol_json(s->protocol()));
   }
-  return fmt::format(R"({{"shards":{},"connections":{},"accepted":{},"connection_capacity":{},"per_shard":[{}]}})",
-                     shards.size(), total, accepted, fd_cap * shards.size(), per) + "\n";
+  std::string totals;
+  for (std::size_t i = 0; i < ended.size(); ++i) {
+    if (!totals.empty()) totals += ',';
+    totals += fmt::format(R"("{}":{})", to_string(static_cast<end_reason>(i)), ended[i]);
+  }
+  return fmt::format(R"({{"shards":{},"connections":{},"open":{},"handshaking":{},"accepted":{},)"
+                     R"("connection_capacity":{},"ended":{{{}}},"per_shard":[{}]}})",
+                     shards.size(), total, open, handshaking, accepted, fd_cap * shards.size(), totals, per) +
+         "\n";
 }
 
 }  // namespace
@@ -117,8 +209,33 @@ int run_gateway(const config& cfg) {
     shards.push_back(std::make_unique<shard>(i, cfg));
     ctxs.push_back(&shards.back()->context());
   }
-  mesh router(ctxs, &main_ctx, cfg.mesh_ring_capacity, cfg.mesh_overflow_limit);
+  mesh shard_mesh(ctxs, &main_ctx, cfg.mesh_ring_capacity, cfg.mesh_overflow_limit);
   ops::http_server ops_server(main_ctx, {});
+  const session_options sess_opts = make_session_options(cfg);
+  auth::verifier_config vc;
+  vc.hmac_secret = cfg.token_hmac_secret_key;
+  vc.rsa_public_key_pem = cfg.token_rsa_public_key;
+  vc.ecdsa_public_key_pem = cfg.token_ecdsa_public_key;
+  vc.audience = cfg.token_audience;
+  vc.issuer = cfg.token_issuer;
+  std::unique_ptr<auth::verifier> verifier;
+  try {
+    verifier = std::make_unique<auth::verifier>(vc);
+  } catch (const std::runtime_error& e) {
+    throw config_error(e.what());
+  }
+  if (cfg.mode == "centrifuge" && !verifier->enabled() && !cfg.allow_anonymous_connect &&
+      !cfg.allow_anonymous_connect_without_token) {
+    log::warn("no token key configured (token_hmac_secret_key, token_rsa_public_key, token_ecdsa_public_key) and "
+              "anonymous connections are off: no client can connect");
+  }
+  if (cfg.token_hmac_secret_key == "switchboard-dev-secret-change-me") {
+    log::warn("token_hmac_secret_key is the development secret from ops/switchboard.toml: replace it before "
+              "exposing the client port");
+  }
+  const protocol_options proto_opts = make_protocol_options(cfg, *verifier);
+  std::vector<routing::router*> routers(cfg.shards, nullptr);
+  shard_services services{&shard_mesh, &sess_opts, &proto_opts, &routers};
   // Declared after everything its entries touch, so that on an early throw
   // it runs (and joins the shards) before those are destroyed.
   stop_stack stops;
@@ -134,7 +251,7 @@ int run_gateway(const config& cfg) {
   std::uint64_t capacity = per_shard_fds * cfg.shards;
 
   for (auto& s : shards) {
-    s->start(router, per_shard_fds);
+    s->start(services, per_shard_fds);
     stops.push([&s] {
       s->stop();
       s->join();
@@ -159,7 +276,7 @@ int run_gateway(const config& cfg) {
   ops_server.route("/healthz", [](const ops::http_request&, ops::http_response& res) { res.body = "ok\n"; });
   ops_server.route("/stats", [&](const ops::http_request&, ops::http_response& res) {
     res.content_type = "application/json";
-    res.body = stats_json(shards, router, per_shard_fds);
+    res.body = stats_json(shards, shard_mesh, per_shard_fds);
   });
   {
     boost::system::error_code ec;
@@ -171,7 +288,8 @@ int run_gateway(const config& cfg) {
 
   host_port client_ep{cfg.listen.host, port};
   host_port ops_ep{cfg.ops_listen.host, ops_server.local_endpoint().port()};
-  log::info("listening: clients on {} , ops on {}", client_ep.str(), ops_ep.str());
+  log::info("listening: clients on {} (WebSocket endpoint {}, mode {}), ops on {}", client_ep.str(),
+            cfg.websocket_path, cfg.mode, ops_ep.str());
   // A stable line on stdout for scripts and tests that start us on port 0.
   fmt::print("switchboard listening clients={} ops={}\n", client_ep.str(), ops_ep.str());
   std::fflush(stdout);

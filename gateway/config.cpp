@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 #include <toml++/toml.h>
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -44,6 +45,25 @@ host_port parse_host_port(const std::string& text, const std::string& what) {
   return hp;
 }
 
+std::uint32_t parse_duration_ms(const std::string& text, const std::string& what) {
+  double value = 0;
+  const char* begin = text.data();
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(begin, end, value);
+  if (ec != std::errc{} || p == begin || value < 0) {
+    throw config_error(fmt::format("{}: '{}' is not a duration (e.g. \"25s\", \"500ms\")", what, text));
+  }
+  std::string_view unit(p, static_cast<std::size_t>(end - p));
+  double ms = 0;
+  if (unit.empty() || unit == "s") ms = value * 1000;
+  else if (unit == "ms") ms = value;
+  else if (unit == "m") ms = value * 60'000;
+  else if (unit == "h") ms = value * 3'600'000;
+  else throw config_error(fmt::format("{}: unknown unit in '{}' (ms, s, m, h)", what, text));
+  if (ms > 24.0 * 3'600'000) throw config_error(fmt::format("{}: '{}' is longer than a day", what, text));
+  return static_cast<std::uint32_t>(ms);
+}
+
 namespace {
 
 template <typename T>
@@ -59,6 +79,109 @@ T get_uint(const toml::node& node, const std::string& key, std::uint64_t min, st
 std::string get_string(const toml::node& node, const std::string& key) {
   if (!node.is_string()) throw config_error(fmt::format("config key '{}': expected a string", key));
   return std::string(*node.value<std::string_view>());
+}
+
+std::uint32_t get_duration(const toml::node& node, const std::string& key) {
+  if (node.is_string()) return parse_duration_ms(get_string(node, key), fmt::format("config key '{}'", key));
+  throw config_error(fmt::format("config key '{}': expected a duration string such as \"25s\"", key));
+}
+
+std::vector<std::string> get_string_list(const toml::node& node, const std::string& key) {
+  const toml::array* arr = node.as_array();
+  if (!arr) throw config_error(fmt::format("config key '{}': expected an array of strings", key));
+  std::vector<std::string> out;
+  for (const auto& item : *arr) {
+    if (!item.is_string()) throw config_error(fmt::format("config key '{}': expected an array of strings", key));
+    out.emplace_back(*item.value<std::string_view>());
+  }
+  return out;
+}
+
+void check_mode(const std::string& mode, const std::string& what) {
+  if (mode != "echo" && mode != "centrifuge") {
+    throw config_error(fmt::format("{}: unknown mode '{}' (available: centrifuge, echo)", what, mode));
+  }
+}
+
+bool get_bool(const toml::node& node, const std::string& key) {
+  if (!node.is_boolean()) throw config_error(fmt::format("config key '{}': expected true or false", key));
+  return *node.value<bool>();
+}
+
+// A channel option, at top level or inside [[namespaces]]. False when `key`
+// is not a channel option.
+bool parse_channel_option(const std::string& key, const std::string& where, const toml::node& node,
+                          routing::channel_options& o) {
+  const std::string name = where.empty() ? key : where + "." + key;
+  struct flag {
+    const char* key;
+    bool routing::channel_options::*field;
+  };
+  static constexpr flag flags[] = {
+      {"allow_subscribe_for_client", &routing::channel_options::allow_subscribe_for_client},
+      {"allow_subscribe_for_anonymous", &routing::channel_options::allow_subscribe_for_anonymous},
+      {"allow_publish_for_subscriber", &routing::channel_options::allow_publish_for_subscriber},
+      {"allow_publish_for_client", &routing::channel_options::allow_publish_for_client},
+      {"allow_publish_for_anonymous", &routing::channel_options::allow_publish_for_anonymous},
+      {"allow_user_limited_channels", &routing::channel_options::allow_user_limited_channels},
+      {"presence", &routing::channel_options::presence},
+      {"join_leave", &routing::channel_options::join_leave},
+      {"force_push_join_leave", &routing::channel_options::force_push_join_leave},
+      {"allow_presence_for_subscriber", &routing::channel_options::allow_presence_for_subscriber},
+      {"allow_presence_for_client", &routing::channel_options::allow_presence_for_client},
+      {"allow_history_for_subscriber", &routing::channel_options::allow_history_for_subscriber},
+      {"allow_history_for_client", &routing::channel_options::allow_history_for_client},
+      {"force_recovery", &routing::channel_options::force_recovery},
+      {"force_positioning", &routing::channel_options::force_positioning},
+      {"allow_recovery", &routing::channel_options::allow_recovery},
+      {"allow_positioning", &routing::channel_options::allow_positioning},
+  };
+  for (const auto& f : flags) {
+    if (key == f.key) {
+      o.*(f.field) = get_bool(node, name);
+      return true;
+    }
+  }
+  if (key == "history_size") {
+    o.history_size = get_uint<std::uint32_t>(node, name, 0, 1u << 20);
+    return true;
+  }
+  if (key == "history_ttl") {
+    o.history_ttl = std::chrono::milliseconds(get_duration(node, name));
+    return true;
+  }
+  return false;
+}
+
+void parse_namespaces(const toml::node& node, const std::string& path, config& cfg) {
+  const toml::array* arr = node.as_array();
+  if (!arr) throw config_error(fmt::format("config file {}: 'namespaces' must be an array of tables ([[namespaces]])", path));
+  for (const auto& item : *arr) {
+    const toml::table* t = item.as_table();
+    if (!t) throw config_error(fmt::format("config file {}: 'namespaces' must be an array of tables ([[namespaces]])", path));
+    routing::channel_rules::named_options ns;
+    bool named = false;
+    for (auto&& [k, v] : *t) {
+      std::string key(k.str());
+      if (key == "name") {
+        ns.name = get_string(v, "namespaces.name");
+        named = true;
+      } else if (!parse_channel_option(key, "namespaces", v, ns.options)) {
+        throw config_error(fmt::format("config file {}: unknown key 'namespaces.{}'", path, key));
+      }
+    }
+    if (!named || ns.name.empty()) throw config_error(fmt::format("config file {}: a namespace has no 'name'", path));
+    for (char c : ns.name) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') {
+        throw config_error(fmt::format("config file {}: namespace name '{}' may use only letters, digits, '_', '-', '.'",
+                                       path, ns.name));
+      }
+    }
+    for (const auto& other : cfg.namespaces) {
+      if (other.name == ns.name) throw config_error(fmt::format("config file {}: namespace '{}' twice", path, ns.name));
+    }
+    cfg.namespaces.push_back(std::move(ns));
+  }
 }
 
 void check_shards(std::uint64_t n) {
@@ -100,6 +223,65 @@ void load_config_file(const std::string& path, config& cfg) {
       cfg.mesh_ring_capacity = get_uint<std::uint32_t>(node, key, 16, 1u << 24);
     } else if (key == "mesh_overflow_limit") {
       cfg.mesh_overflow_limit = get_uint<std::uint32_t>(node, key, 0, 1u << 30);
+    } else if (key == "mode") {
+      cfg.mode = get_string(node, key);
+      check_mode(cfg.mode, "config key 'mode'");
+    } else if (key == "websocket_path") {
+      cfg.websocket_path = get_string(node, key);
+      if (cfg.websocket_path.empty() || cfg.websocket_path[0] != '/') {
+        throw config_error("config key 'websocket_path': must start with '/'");
+      }
+    } else if (key == "allowed_origins") {
+      cfg.allowed_origins = get_string_list(node, key);
+    } else if (key == "token_hmac_secret_key") {
+      cfg.token_hmac_secret_key = get_string(node, key);
+    } else if (key == "token_rsa_public_key") {
+      cfg.token_rsa_public_key = get_string(node, key);
+    } else if (key == "token_ecdsa_public_key") {
+      cfg.token_ecdsa_public_key = get_string(node, key);
+    } else if (key == "token_audience") {
+      cfg.token_audience = get_string(node, key);
+    } else if (key == "token_issuer") {
+      cfg.token_issuer = get_string(node, key);
+    } else if (key == "api_key") {
+      cfg.api_key = get_string(node, key);
+    } else if (key == "api_insecure") {
+      cfg.api_insecure = get_bool(node, key);
+    } else if (key == "allow_anonymous_connect") {
+      cfg.allow_anonymous_connect = get_bool(node, key);
+    } else if (key == "allow_anonymous_connect_without_token") {
+      cfg.allow_anonymous_connect_without_token = get_bool(node, key);
+    } else if (key == "client_channel_limit") {
+      cfg.client_channel_limit = get_uint<std::uint32_t>(node, key, 1, 1u << 20);
+    } else if (key == "channel_max_length") {
+      cfg.channel_max_length = get_uint<std::uint32_t>(node, key, 1, 1u << 16);
+    } else if (key == "ping_interval") {
+      cfg.ping_interval_ms = get_duration(node, key);
+    } else if (key == "pong_timeout") {
+      cfg.pong_timeout_ms = get_duration(node, key);
+    } else if (key == "client_expired_close_delay") {
+      cfg.client_expired_close_delay_ms = get_duration(node, key);
+    } else if (key == "namespaces") {
+      parse_namespaces(node, path, cfg);
+    } else if (parse_channel_option(key, "", node, cfg.channel_defaults)) {
+      // a channel option for channels without a namespace
+    } else if (key == "websocket_message_size_limit") {  // Centrifugo's name for max_message_size
+      cfg.max_message_size = get_uint<std::uint64_t>(node, key, 126, 64u << 20);
+    } else if (key == "client_queue_max_size") {  // Centrifugo's name for max_queued_bytes
+      cfg.max_queued_bytes = get_uint<std::uint64_t>(node, key, 1024, 1u << 30);
+    } else if (key == "max_message_size") {
+      cfg.max_message_size = get_uint<std::uint64_t>(node, key, 126, 64u << 20);
+    } else if (key == "max_queued_bytes") {
+      cfg.max_queued_bytes = get_uint<std::uint64_t>(node, key, 1024, 1u << 30);
+    } else if (key == "handshake_timeout") {
+      cfg.handshake_timeout_ms = get_duration(node, key);
+    } else if (key == "websocket_ping_interval") {
+      cfg.websocket_ping_interval_ms = get_duration(node, key);
+      cfg.websocket_ping_set = true;
+    } else if (key == "websocket_pong_timeout") {
+      cfg.websocket_pong_timeout_ms = get_duration(node, key);
+    } else if (key == "close_timeout") {
+      cfg.close_timeout_ms = get_duration(node, key);
     } else {
       throw config_error(fmt::format("config file {}: unknown key '{}'", path, key));
     }
@@ -125,6 +307,10 @@ parse_result parse_command_line(int argc, char** argv) {
                  "server API and ops listener HOST:PORT; default 127.0.0.1:9000; port 0 picks one");
   app.add_option("--max-connections", max_connections,
                  "client connections accepted at most (0: as many as the fd tables allow)");
+  std::optional<std::string> mode;
+  app.add_option("--mode", mode,
+                 "application handler: 'centrifuge' (default: Centrifuge client protocol v2, JSON) or 'echo' "
+                 "(diagnostic: every WebSocket message is sent back as it came)");
   bool shared_fd_table = false;
   app.add_flag("--shared-fd-table", shared_fd_table,
                "diagnostic: shards share the process's fd table instead of each unsharing its own. "
@@ -150,6 +336,10 @@ parse_result parse_command_line(int argc, char** argv) {
   if (ops_listen) cfg.ops_listen = parse_host_port(*ops_listen, "--ops-listen");
   if (max_connections) cfg.max_connections = *max_connections;
   if (shared_fd_table) cfg.private_fd_tables = false;
+  if (mode) {
+    check_mode(*mode, "--mode");
+    cfg.mode = *mode;
+  }
   if (cfg.shards == 0) cfg.shards = std::max(1u, std::thread::hardware_concurrency());
   return {std::move(cfg), 0};
 }

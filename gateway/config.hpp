@@ -3,6 +3,8 @@
 // (CLI11). Errors are config_error with a one-line message naming the
 // problem; main turns them into exit code 2.
 
+#include "routing/channel_rules.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -36,7 +38,36 @@ struct config {
   unsigned listen_backlog = 4096;          // per shard listener
   std::uint32_t mesh_ring_capacity = 4096; // messages per (source, destination) ring
   std::uint32_t mesh_overflow_limit = 65536;  // messages waiting for a full ring before shedding
+  // Sessions (issue 3). Durations are strings in the file: "25s", "500ms".
+  std::string mode = "centrifuge";                // application handler: "centrifuge" or the "echo" diagnostic
+  std::string websocket_path = "/connection/websocket";
+  std::vector<std::string> allowed_origins;       // Centrifugo semantics: empty = same origin only; "*" = any
+  std::uint64_t max_message_size = 65536;         // bytes of one (reassembled) message; above → close 1009
+  std::uint64_t max_queued_bytes = 1 << 20;       // outbound bytes per session; above → closed as slow consumer
+  std::uint32_t handshake_timeout_ms = 10'000;
+  std::uint32_t websocket_ping_interval_ms = 25'000;  // 0: no server pings
+  std::uint32_t websocket_pong_timeout_ms = 10'000;
+  std::uint32_t close_timeout_ms = 3'000;
   bool private_fd_tables = true;           // false only for ThreadSanitizer runs (see --help)
+
+  // Centrifuge protocol (issue 4); names as in Centrifugo v5's configuration.
+  std::string token_hmac_secret_key;
+  std::string token_rsa_public_key;     // PEM text
+  std::string token_ecdsa_public_key;   // PEM text
+  std::string token_audience;
+  std::string token_issuer;
+  std::string api_key;                  // server API (issue 6)
+  bool api_insecure = false;
+  bool allow_anonymous_connect = false;
+  bool allow_anonymous_connect_without_token = false;
+  std::uint32_t client_channel_limit = 128;
+  std::uint32_t channel_max_length = 255;
+  std::uint32_t ping_interval_ms = 25'000;   // protocol ping ({}), not the WebSocket one
+  std::uint32_t pong_timeout_ms = 8'000;
+  std::uint32_t client_expired_close_delay_ms = 25'000;
+  bool websocket_ping_set = false;           // websocket_ping_interval given explicitly
+  routing::channel_options channel_defaults;  // channels without a namespace
+  std::vector<routing::channel_rules::named_options> namespaces;
   std::string config_file;                 // where it came from, for the log
 };
 
@@ -50,6 +81,10 @@ struct parse_result {
 /// Main thread: parses argv and the config file it names. Prints --help and
 /// usage errors itself; throws config_error for bad values.
 parse_result parse_command_line(int argc, char** argv);
+
+/// Parses "25s", "500ms", "2m", "1h" (a bare number is seconds); throws
+/// config_error naming `what`.
+std::uint32_t parse_duration_ms(const std::string& text, const std::string& what);
 
 /// Main thread: reads a TOML file into `cfg` (unknown keys are errors).
 void load_config_file(const std::string& path, config& cfg);

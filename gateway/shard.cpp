@@ -1,14 +1,14 @@
 #include "gateway/shard.hpp"
 
 #include "ops/log.hpp"
-#include "pool/object_pool.hpp"
+#include "gateway/client.hpp"
+#include "session/session.hpp"
 #include "routing/mesh.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/intrusive/list.hpp>
 #include <fmt/core.h>
 #include <pthread.h>
 #include <sched.h>
@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstring>
 #include <future>
+#include <optional>
 #include <system_error>
 
 namespace sb {
@@ -25,19 +26,6 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-// A client connection as the shard runtime holds it until the WebSocket
-// session (session/) takes over: a socket waiting for readability, with no
-// buffer of its own.
-struct raw_conn : boost::intrusive::list_base_hook<> {  // safe_link: is_linked() works
-  explicit raw_conn(tcp::socket s) : sock(std::move(s)) {}
-  tcp::socket sock;
-  bool dead = false;
-};
-
-using conn_list = boost::intrusive::list<raw_conn, boost::intrusive::constant_time_size<false>>;
-
-constexpr std::size_t scratch_size = 64 * 1024;
 
 // The CPU this shard runs on: the (id % n)-th CPU the process may use.
 int pick_cpu(unsigned id) {
@@ -56,22 +44,37 @@ int pick_cpu(unsigned id) {
 }  // namespace
 
 struct shard::local {
-  local(shard& s, mesh& m, std::uint64_t fd_capacity)
+  local(shard& s, const shard_services& svc, std::uint64_t fd_capacity)
       : owner(s),
-        router(m),
-        acceptor(s._ctx),
+        acceptor(s._ctx.get_executor()),
         accept_backoff(s._ctx),
-        scratch(new char[scratch_size]),
+        sessions(s._ctx, *svc.sessions),
+        router(s._id, *svc.router_mesh, *svc.routers, sessions.frames(), &centrifuge_handler::encode_publication),
         fd_cap(fd_capacity),
         guard(asio::make_work_guard(s._ctx)) {
     std::uint64_t max = s._cfg.max_connections;
     per_shard_max = max == 0 ? fd_cap : std::min<std::uint64_t>(fd_cap, (max + s._cfg.shards - 1) / s._cfg.shards);
+    if (s._cfg.mode == "echo") {
+      sessions.set_handler(echo);
+    } else {
+      protocol.emplace(*svc.protocol, router, sessions);
+      sessions.set_handler(*protocol);
+    }
+    // Other shards reach this router through tasks; it exists before this
+    // shard reports itself started, so before any client can connect.
+    (*svc.routers)[s._id] = &router;
+    owner._sessions.store(&sessions.stats(), std::memory_order_release);
+    owner._router.store(&router, std::memory_order_release);
+    owner._protocol.store(protocol ? &*protocol : nullptr, std::memory_order_release);
   }
 
   ~local() {
-    // Every connection was closed by stop() and reaped before run() returned.
-    while (!live.empty()) release(&live.front());
-    reap();
+    // Sessions end first (normally stop() did it already), so the handler
+    // and the router see every client leave before they are destroyed.
+    sessions.close_all();
+    owner._sessions.store(nullptr, std::memory_order_release);
+    owner._router.store(nullptr, std::memory_order_release);
+    owner._protocol.store(nullptr, std::memory_order_release);
   }
 
   std::uint16_t listen(const host_port& where, std::uint16_t port) {
@@ -101,10 +104,10 @@ struct shard::local {
   }
 
   void do_accept() {
-    acceptor.async_accept([this](boost::system::error_code ec, tcp::socket sock) { on_accept(ec, std::move(sock)); });
+    acceptor.async_accept([this](boost::system::error_code ec, tcp_socket sock) { on_accept(ec, std::move(sock)); });
   }
 
-  void on_accept(boost::system::error_code ec, tcp::socket sock) {
+  void on_accept(boost::system::error_code ec, tcp_socket sock) {
     if (stopping || ec == asio::error::operation_aborted) return;
     if (ec) {
       owner._stats.accept_errors.inc();
@@ -116,7 +119,7 @@ struct shard::local {
         if (now - last_accept_warning > std::chrono::seconds(10)) {
           last_accept_warning = now;
           log::warn("accept failed: {} ({} connections open on this shard); pausing accepts for 100 ms",
-                    ec.message(), owner._stats.connections.get());
+                    ec.message(), sessions.live());
         }
         accept_backoff.expires_after(std::chrono::milliseconds(100));
         accept_backoff.async_wait([this](boost::system::error_code e) {
@@ -128,63 +131,15 @@ struct shard::local {
       return;
     }
     owner._stats.accepted.inc();
-    if (owner._stats.connections.get() >= per_shard_max) {
+    const auto& st = sessions.stats();
+    if (st.open.get() + st.handshaking.get() >= per_shard_max) {
       owner._stats.rejected_over_limit.inc();
       boost::system::error_code ignored;
       sock.close(ignored);
     } else {
-      sock.non_blocking(true, ec);
-      raw_conn* c = conns.acquire(std::move(sock));
-      live.push_back(*c);
-      owner._stats.connections.inc();
-      wait_readable(c);
+      sessions.accept(std::move(sock));
     }
     do_accept();
-  }
-
-  void wait_readable(raw_conn* c) {
-    c->sock.async_wait(tcp::socket::wait_read, [this, c](boost::system::error_code ec) { on_readable(c, ec); });
-  }
-
-  void on_readable(raw_conn* c, boost::system::error_code ec) {
-    if (ec || c->dead) return close(c);
-    // Read into the shard's scratch buffer: an idle connection holds none.
-    for (;;) {
-      std::size_t n = c->sock.read_some(asio::buffer(scratch.get(), scratch_size), ec);
-      if (ec == asio::error::would_block) break;
-      if (ec) return close(c);  // EOF or reset: a normal end, not an error
-      owner._stats.bytes_in.add(n);
-      if (n < scratch_size) break;
-    }
-    wait_readable(c);
-  }
-
-  // Closes now; frees at the end of the loop turn, never inside the
-  // connection's own callback.
-  void close(raw_conn* c) {
-    if (c->dead && !c->is_linked()) return;
-    c->dead = true;
-    boost::system::error_code ignored;
-    c->sock.close(ignored);
-    if (c->is_linked()) live.erase(live.iterator_to(*c));
-    owner._stats.connections.dec();
-    owner._stats.closed.inc();
-    graveyard.push_back(c);
-    if (!reap_scheduled) {
-      reap_scheduled = true;
-      asio::post(owner._ctx, [this] { reap(); });
-    }
-  }
-
-  void release(raw_conn* c) {
-    if (c->is_linked()) live.erase(live.iterator_to(*c));
-    conns.release(c);
-  }
-
-  void reap() {
-    reap_scheduled = false;
-    for (raw_conn* c : graveyard) conns.release(c);
-    graveyard.clear();
   }
 
   void stop() {
@@ -193,37 +148,25 @@ struct shard::local {
     boost::system::error_code ignored;
     acceptor.close(ignored);
     accept_backoff.cancel();
-    // Closing a socket cancels its pending wait; its handler then runs
-    // with operation_aborted and finds the connection already closed.
-    while (!live.empty()) {
-      raw_conn& c = live.front();
-      c.dead = true;
-      c.sock.shutdown(tcp::socket::shutdown_both, ignored);
-      c.sock.close(ignored);
-      live.pop_front();
-      owner._stats.connections.dec();
-      owner._stats.closed.inc();
-      graveyard.push_back(&c);
-    }
-    if (!reap_scheduled) {
-      reap_scheduled = true;
-      asio::post(owner._ctx, [this] { reap(); });
-    }
+    // Sessions get a 1001 close frame where the socket takes it, then their
+    // sockets close; pending handlers run with operation_aborted and the
+    // sessions are freed as they finish. run() returns when all are done.
+    sessions.close_all();
     guard.reset();
   }
 
   shard& owner;
-  mesh& router;
-  tcp::acceptor acceptor;
+  tcp_acceptor acceptor;
   asio::steady_timer accept_backoff;
-  object_pool<raw_conn> conns;
-  conn_list live;
-  std::vector<raw_conn*> graveyard;
-  bool reap_scheduled = false;
-  bool stopping = false;
-  std::unique_ptr<char[]> scratch;
+  echo_handler echo;  // --mode echo: a diagnostic
+  // Destroyed in reverse: the handler (client state) first, then the
+  // router (subscriptions), then the sessions.
+  session_context sessions;
+  routing::router router;
+  std::optional<centrifuge_handler> protocol;
   std::uint64_t fd_cap;
   std::uint64_t per_shard_max = 0;
+  bool stopping = false;
   std::chrono::steady_clock::time_point last_accept_warning{};
   // Keeps run() going while the shard is idle; stop() releases it.
   asio::executor_work_guard<asio::io_context::executor_type> guard;
@@ -241,10 +184,10 @@ shard::shard(unsigned id, const config& cfg) : _id(id), _cfg(cfg), _ctx(1) {
 
 shard::~shard() { join(); }
 
-void shard::start(mesh& m, std::uint64_t fd_capacity) {
+void shard::start(const shard_services& svc, std::uint64_t fd_capacity) {
   std::promise<void> started;
   auto ready = started.get_future();
-  _thread = std::thread([this, &m, fd_capacity, &started] {
+  _thread = std::thread([this, &svc, fd_capacity, &started] {
     log::set_thread_name(fmt::format("shard-{}", _id));
     set_this_shard_id(_id);
     pthread_setname_np(pthread_self(), fmt::format("sb-shard-{}", _id).substr(0, 15).c_str());
@@ -262,18 +205,27 @@ void shard::start(mesh& m, std::uint64_t fd_capacity) {
           std::system_error(errno, std::generic_category(), "unshare(CLONE_FILES)")));
       return;
     }
-    started.set_value();
-    run(&m, fd_capacity);
+    run(svc, fd_capacity, started);
   });
   ready.get();
 }
 
-void shard::run(mesh* m, std::uint64_t fd_capacity) {
-  local state(*this, *m, fd_capacity);
+void shard::run(const shard_services& svc, std::uint64_t fd_capacity, std::promise<void>& started) {
+  std::optional<local> state;
+  try {
+    state.emplace(*this, svc, fd_capacity);
+  } catch (...) {
+    started.set_exception(std::current_exception());
+    return;
+  }
   _stats.fd_capacity.set(fd_capacity);
-  _local = &state;
+  _local = &*state;
+  started.set_value();
   _ctx.run();  // until stop() has closed everything and released the guard
+  // Free everything this shard owns while its thread still exists: the
+  // client state, the routing tables, then the sessions.
   _local = nullptr;
+  state.reset();
 }
 
 std::uint16_t shard::listen(const host_port& where, std::uint16_t port) {

@@ -13,17 +13,35 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <future>
 #include <thread>
+#include <vector>
 
 namespace sb {
 
 class mesh;
+struct session_options;
+struct session_stats;
+struct protocol_options;
+class centrifuge_handler;
+namespace routing {
+class router;
+}
+
+/// What every shard shares, read-only (or, for `routers`, written once per
+/// shard before it reports itself started). Owned by the wiring function.
+struct shard_services {
+  mesh* router_mesh = nullptr;
+  const session_options* sessions = nullptr;
+  const protocol_options* protocol = nullptr;
+  std::vector<routing::router*>* routers = nullptr;  // index = shard id
+};
 
 /// Per-shard figures; written by the shard, read by anyone.
 struct shard_stats {
-  counter connections;         // open client connections now
   counter accepted;            // accepted since start
   counter closed;              // closed since start
   counter rejected_over_limit; // accepted and closed at once: max_connections reached
@@ -48,7 +66,7 @@ class shard {
   /// Main thread: starts the thread, which pins itself, unshares its fd
   /// table and runs the loop. Returns once the thread is running; throws if
   /// the thread could not set itself up.
-  void start(mesh& m, std::uint64_t fd_capacity);
+  void start(const shard_services& svc, std::uint64_t fd_capacity);
 
   /// Main thread: binds this shard's listener (SO_REUSEPORT) and starts
   /// accepting; returns the bound port. Throws std::system_error on failure.
@@ -63,11 +81,17 @@ class shard {
   unsigned id() const noexcept { return _id; }
   boost::asio::io_context& context() noexcept { return _ctx; }
   const shard_stats& stats() const noexcept { return _stats; }
+  /// The shard's session figures (relaxed counters); null before the shard
+  /// runs and after it ended. Any thread, while the shard runs.
+  const session_stats* sessions() const noexcept { return _sessions.load(std::memory_order_acquire); }
+  /// Likewise for the router and (centrifuge mode) the protocol handler.
+  const routing::router* router() const noexcept { return _router.load(std::memory_order_acquire); }
+  const centrifuge_handler* protocol() const noexcept { return _protocol.load(std::memory_order_acquire); }
 
   struct local;  // the state that lives on the shard thread
 
  private:
-  void run(mesh* m, std::uint64_t fd_capacity);
+  void run(const shard_services& svc, std::uint64_t fd_capacity, std::promise<void>& started);
 
   const unsigned _id;
   const config& _cfg;
@@ -75,6 +99,13 @@ class shard {
   std::thread _thread;
   local* _local = nullptr;  // owned by the thread's stack; touched only on the shard thread
   shard_stats _stats;
+  // Published by the shard thread before it accepts; read by the ops
+  // endpoint. The pointee outlives every read: the ops server stops before
+  // the shards do.
+  // acquire/release: the counters' construction is visible to the reader.
+  std::atomic<const session_stats*> _sessions{nullptr};
+  std::atomic<const routing::router*> _router{nullptr};
+  std::atomic<const centrifuge_handler*> _protocol{nullptr};
 };
 
 }  // namespace sb

@@ -1,0 +1,526 @@
+#include "gateway/client.hpp"
+
+#include "session/centrifuge_json.hpp"
+
+#include <boost/container/small_vector.hpp>
+#include <boost/intrusive/list.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+namespace sb {
+
+namespace {
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string_view as_text(std::span<const std::uint8_t> p) {
+  return {reinterpret_cast<const char*>(p.data()), p.size()};
+}
+
+// The reply frame being built for one incoming frame: replies joined by '\n'.
+void next_line(std::string& out) {
+  if (!out.empty()) out.push_back('\n');
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// client: the protocol state of one session
+
+struct client final : routing::subscriber, timer_node, boost::intrusive::list_base_hook<> {
+  enum class state : std::uint8_t { connecting, connect_pending, connected, closing };
+
+  struct sub_entry {
+    routing::subscription* sub;
+    std::uint32_t reply_id;  // subscribe command waiting for activation; 0 when none
+    bool server_side;        // from the connection token's `channels`
+  };
+
+  client(centrifuge_handler& h, session& s) : timer_node(&client::on_timer), handler(h), sess(s) {}
+
+  void on_subscribed(routing::subscription& s, std::uint64_t offset) override;
+  void deliver(const frame_ref& frame) override { (void)sess.send(frame); }
+
+  sub_entry* find(std::string_view channel) {
+    for (auto& e : subs) {
+      if (e.sub->name() == channel) return &e;
+    }
+    return nullptr;
+  }
+
+  static void on_timer(timer_node& n);
+  void finish_connect(std::string& out);
+
+  centrifuge_handler& handler;
+  session& sess;
+  std::string user;
+  std::string id;            // client id (UUID text)
+  std::string conn_info;     // raw JSON from the token's `info`, or empty
+  std::int64_t exp = 0;      // connection expiry (unix seconds), 0: none
+  state st = state::connecting;
+  bool awaiting_pong = false;
+  std::uint32_t connect_id = 0;        // connect command waiting for server-side subscriptions
+  std::uint32_t connect_waiting = 0;   // server-side subscriptions not active yet
+  centrifuge_handler::user_entry* user_index = nullptr;
+  boost::container::small_vector<sub_entry, 1> subs;
+};
+
+struct centrifuge_handler::user_entry {
+  explicit user_entry(std::string_view u) : user(u) {}
+  std::string user;
+  boost::intrusive::list<client, boost::intrusive::constant_time_size<true>> clients;
+};
+
+void client::on_subscribed(routing::subscription& s, std::uint64_t offset) {
+  for (auto& e : subs) {
+    if (e.sub != &s) continue;
+    auto& out = handler._out;
+    if (e.server_side) {
+      if (st == state::connect_pending && --connect_waiting == 0) {
+        // Every server-side subscription is live: now the connect reply.
+        out.clear();
+        finish_connect(out);
+        handler.reply_frame(*this);
+      }
+    } else if (e.reply_id) {
+      out.clear();
+      proto::subscribe_result r;
+      r.offset = offset;
+      r.epoch = "";
+      proto::encode_subscribe_reply(out, e.reply_id, r);
+      e.reply_id = 0;
+      handler.reply_frame(*this);
+    }
+    return;
+  }
+}
+
+void client::finish_connect(std::string& out) {
+  proto::connect_result r;
+  r.client = id;
+  r.version = handler._opts.version;
+  r.expires = exp > 0;
+  r.ttl = exp > 0 ? static_cast<std::uint32_t>(std::max<std::int64_t>(exp - unix_now(), 0)) : 0;
+  r.ping = static_cast<std::uint32_t>(handler._opts.ping_interval.count() / 1000);
+  r.pong = true;
+  for (auto& se : subs) {
+    if (se.server_side) r.subs.push_back({se.sub->name(), se.sub->channel->last_offset});
+  }
+  next_line(out);
+  proto::encode_connect_reply(out, connect_id, r);
+  st = state::connected;
+}
+
+void client::on_timer(timer_node& n) {
+  client& c = static_cast<client&>(n);
+  auto& h = c.handler;
+  switch (c.st) {
+    case state::connecting:
+    case state::connect_pending:
+      // No (complete) connect in time.
+      return h.disconnect(c, proto::disconnect_code::stale, "stale");
+    case state::connected: {
+      if (c.exp > 0 && unix_now() > c.exp + h._opts.expired_close_delay.count() / 1000) {
+        return h.disconnect(c, proto::disconnect_code::expired, "expired");
+      }
+      if (c.awaiting_pong) return h.disconnect(c, proto::disconnect_code::no_pong, "no pong");
+      // Protocol ping: an empty object; centrifuge-js answers with one.
+      h._out.clear();
+      proto::encode_ping(h._out);
+      h.reply_frame(c);
+      c.awaiting_pong = true;
+      h._sessions.wheel().schedule(c, h._opts.pong_timeout);
+      h._sessions.arm_wheel();
+      return;
+    }
+    case state::closing:
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// handler
+
+struct centrifuge_handler::client_pool : object_pool<client> {};
+
+centrifuge_handler::centrifuge_handler(const protocol_options& opts, routing::router& router, session_context& sessions)
+    : _opts(opts), _router(router), _sessions(sessions), _clients(new client_pool), _rng(std::random_device{}()) {
+  _out.reserve(4096);
+}
+
+centrifuge_handler::~centrifuge_handler() {
+  // Sessions end before the handler (shard shutdown closes them first).
+  for (auto& [name, entry] : _users) delete entry;
+}
+
+std::string centrifuge_handler::new_client_id() {
+  // A random (version 4) UUID, as Centrifugo's client ids are.
+  std::uint64_t a = _rng(), b = _rng();
+  a = (a & 0xffffffffffff0fffull) | 0x0000000000004000ull;
+  b = (b & 0x3fffffffffffffffull) | 0x8000000000000000ull;
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+                static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffull));
+  return buf;
+}
+
+void centrifuge_handler::on_open(session& s) {
+  client* c = _clients->acquire(*this, s);
+  s.user = c;
+  // The connect command must arrive within the stale timeout.
+  _sessions.wheel().schedule(*c, _opts.stale_timeout);
+  _sessions.arm_wheel();
+}
+
+void centrifuge_handler::on_close(session& s) {
+  auto* c = static_cast<client*>(s.user);
+  if (!c) return;
+  s.user = nullptr;
+  for (auto& e : c->subs) _router.unsubscribe(e.sub);
+  c->subs.clear();
+  if (c->user_index) unindex_user(*c);
+  _clients->release(c);  // its timer_node cancels itself
+}
+
+void centrifuge_handler::reply_frame(client& c) {
+  if (_out.empty()) return;
+  (void)c.sess.send(ws::make_frame(_sessions.frames(), ws::opcode::text, _out));
+  _out.clear();
+}
+
+void centrifuge_handler::disconnect(client& c, std::uint16_t code, std::string_view reason) {
+  if (c.st == client::state::closing) return;
+  c.st = client::state::closing;
+  _stats.disconnects.inc();
+  _sessions.wheel().cancel(c);
+  // Protocol v2 over WebSocket: the disconnect code and reason travel in
+  // the close frame.
+  c.sess.close(code, reason);
+}
+
+void centrifuge_handler::index_user(client& c) {
+  auto it = _users.find(std::string_view(c.user));
+  user_entry* e;
+  if (it == _users.end()) {
+    e = new user_entry(c.user);
+    _users.emplace(std::string_view(e->user), e);
+    _stats.users.inc();
+  } else {
+    e = it->second;
+  }
+  e->clients.push_back(c);
+  c.user_index = e;
+  _stats.clients.inc();
+}
+
+void centrifuge_handler::unindex_user(client& c) {
+  user_entry* e = c.user_index;
+  c.user_index = nullptr;
+  e->clients.erase(e->clients.iterator_to(c));
+  _stats.clients.dec();
+  if (e->clients.empty()) {
+    _users.erase(std::string_view(e->user));
+    delete e;
+    _stats.users.dec();
+  }
+}
+
+std::size_t centrifuge_handler::disconnect_user(std::string_view user, std::uint16_t code, std::string_view reason) {
+  auto it = _users.find(user);
+  if (it == _users.end()) return 0;
+  std::size_t n = 0;
+  // disconnect() only starts the close; the index changes at on_close.
+  for (client& c : it->second->clients) {
+    disconnect(c, code, reason);
+    ++n;
+  }
+  return n;
+}
+
+frame_ref centrifuge_handler::encode_publication(frame_pool& pool, const routing::publication& pub) {
+  // Once per publication per shard: every subscriber shares these bytes.
+  thread_local std::string text;
+  text.clear();
+  proto::publication_view p;
+  p.channel = pub.channel;
+  p.data = pub.data;
+  p.offset = pub.offset;
+  if (pub.has_info) {
+    p.has_info = true;
+    p.info.user = pub.info.user;
+    p.info.client = pub.info.client;
+    p.info.conn_info = pub.info.conn_info;
+    p.info.chan_info = pub.info.chan_info;
+  }
+  proto::encode_publication_push(text, p);
+  return ws::make_frame(pool, ws::opcode::text, text);
+}
+
+void centrifuge_handler::on_message(session& s, ws::opcode op, std::span<const std::uint8_t> payload) {
+  auto* c = static_cast<client*>(s.user);
+  if (!c || c->st == client::state::closing) return;
+  if (op != ws::opcode::text) {
+    // The JSON protocol travels in text frames only.
+    _stats.bad_requests.inc();
+    return disconnect(*c, proto::disconnect_code::bad_request, "bad request");
+  }
+  _out.clear();
+  thread_local proto::command_parser parser;
+  auto err = parser.parse(as_text(payload), [&](const proto::command& cmd) {
+    if (c->st != client::state::closing) handle(*c, cmd);
+  });
+  if (err != proto::parse_error::none && c->st != client::state::closing) {
+    _stats.bad_requests.inc();
+    _out.clear();
+    return disconnect(*c, proto::disconnect_code::bad_request, "bad request");
+  }
+  reply_frame(*c);
+}
+
+template <typename Command>
+void centrifuge_handler::handle(client& c, const Command& cmd) {
+  using proto::method;
+  using namespace proto::error_code;
+  auto error = [&](std::uint32_t code, std::string_view message) {
+    next_line(_out);
+    proto::encode_error_reply(_out, cmd.id, code, message);
+  };
+  auto bad_request = [&] {
+    _stats.bad_requests.inc();
+    _out.clear();
+    disconnect(c, proto::disconnect_code::bad_request, "bad request");
+  };
+
+  if (cmd.m == method::none) {  // {}: the answer to our ping
+    c.awaiting_pong = false;
+    return;
+  }
+  if (cmd.m != method::connect && cmd.m != method::send && cmd.id == 0) return bad_request();
+  if (cmd.m != method::connect && c.st != client::state::connected) {
+    // Anything but connect before connecting is a protocol violation.
+    return bad_request();
+  }
+
+  switch (cmd.m) {
+    case method::connect: {
+      if (c.st != client::state::connecting) return bad_request();
+      const auto& req = cmd.connect;
+      auth::connect_claims claims;
+      if (req.token.empty()) {
+        if (!_opts.allow_anonymous_without_token) {
+          _stats.connect_errors.inc();
+          return disconnect(c, proto::disconnect_code::bad_request, "bad request");
+        }
+      } else {
+        auto v = _opts.verifier->verify_connect(req.token, unix_now(), claims);
+        if (v == auth::verify_error::expired) {
+          _stats.connect_errors.inc();
+          return error(token_expired, "token expired");
+        }
+        if (v != auth::verify_error::none) {
+          _stats.connect_errors.inc();
+          return disconnect(c, proto::disconnect_code::invalid_token, "invalid token");
+        }
+        if (claims.user.empty() && !_opts.allow_anonymous_connect) {
+          _stats.connect_errors.inc();
+          return disconnect(c, proto::disconnect_code::invalid_token, "invalid token");
+        }
+      }
+      c.user = std::move(claims.user);
+      c.id = new_client_id();
+      c.conn_info = std::move(claims.info_json);
+      c.exp = claims.expires_at();
+      index_user(c);
+      _stats.connects.inc();
+      // Server-side subscriptions from the token: live before the reply.
+      c.connect_id = cmd.id;
+      c.st = client::state::connect_pending;
+      for (const auto& ch : claims.channels) {
+        if (c.find(ch) || c.subs.size() >= _opts.client_channel_limit) continue;
+        if (_opts.rules.check_name(ch) != routing::name_check::ok) continue;
+        routing::subscription* sub = _router.subscribe(c, ch);
+        if (!sub) return disconnect(c, proto::disconnect_code::server_error, "internal server error");
+        c.subs.push_back({sub, 0, true});
+        if (!sub->active) ++c.connect_waiting;
+      }
+      _sessions.wheel().schedule(c, _opts.ping_interval);
+      _sessions.arm_wheel();
+      // Subscriptions already active (this shard receives the channel)
+      // were confirmed inside subscribe(), before their entry existed, so
+      // only the pending ones are waited for.
+      if (c.connect_waiting == 0) c.finish_connect(_out);
+      return;
+    }
+
+    case method::subscribe: {
+      const auto& req = cmd.subscribe;
+      switch (_opts.rules.check_name(req.channel)) {
+        case routing::name_check::ok: break;
+        case routing::name_check::empty: return bad_request();
+        case routing::name_check::too_long: _stats.subscribe_errors.inc(); return error(limit_exceeded, "limit exceeded");
+        case routing::name_check::bad_character: _stats.subscribe_errors.inc(); return error(proto::error_code::bad_request, "bad request");
+      }
+      const routing::channel_options* ns = _opts.rules.resolve(req.channel);
+      if (!ns) {
+        _stats.subscribe_errors.inc();
+        return error(unknown_channel, "unknown channel");
+      }
+      if (c.find(req.channel)) {
+        _stats.subscribe_errors.inc();
+        return error(already_subscribed, "already subscribed");
+      }
+      if (c.subs.size() >= _opts.client_channel_limit) {
+        _stats.subscribe_errors.inc();
+        return error(limit_exceeded, "limit exceeded");
+      }
+      bool allowed = false;
+      if (!req.token.empty()) {
+        auth::subscribe_claims sc;
+        auto v = _opts.verifier->verify_subscribe(req.token, unix_now(), sc);
+        if (v == auth::verify_error::expired) {
+          _stats.subscribe_errors.inc();
+          return error(token_expired, "token expired");
+        }
+        if (v != auth::verify_error::none || sc.channel != req.channel || sc.user != c.user) {
+          _stats.subscribe_errors.inc();
+          return disconnect(c, proto::disconnect_code::invalid_token, "invalid token");
+        }
+        allowed = true;
+      } else if (routing::channel_rules::is_user_limited(req.channel)) {
+        allowed = ns->allow_user_limited_channels && routing::channel_rules::user_in_channel(req.channel, c.user);
+      } else if (c.user.empty()) {
+        allowed = ns->allow_subscribe_for_anonymous;
+      } else {
+        allowed = ns->allow_subscribe_for_client;
+      }
+      if (!allowed) {
+        _stats.subscribe_errors.inc();
+        return error(permission_denied, "permission denied");
+      }
+      routing::subscription* sub = _router.subscribe(c, req.channel);
+      if (!sub) {
+        _stats.subscribe_errors.inc();
+        return error(internal, "internal server error");
+      }
+      _stats.subscribes.inc();
+      c.subs.push_back({sub, sub->active ? 0u : cmd.id, false});
+      if (sub->active) {
+        // Already active: on_subscribed ran during subscribe() with no
+        // reply id recorded; answer here.
+        proto::subscribe_result r;
+        r.offset = sub->channel->last_offset;
+        next_line(_out);
+        proto::encode_subscribe_reply(_out, cmd.id, r);
+      }
+      return;
+    }
+
+    case method::unsubscribe: {
+      auto* e = c.find(cmd.unsubscribe.channel);
+      if (e) {
+        _router.unsubscribe(e->sub);
+        c.subs.erase(c.subs.begin() + (e - c.subs.data()));
+        _stats.unsubscribes.inc();
+      }
+      next_line(_out);
+      proto::encode_empty_reply(_out, cmd.id, method::unsubscribe);
+      return;
+    }
+
+    case method::publish: {
+      const auto& req = cmd.publish;
+      if (_opts.rules.check_name(req.channel) != routing::name_check::ok) {
+        _stats.publish_errors.inc();
+        return error(proto::error_code::bad_request, "bad request");
+      }
+      const routing::channel_options* ns = _opts.rules.resolve(req.channel);
+      if (!ns) {
+        _stats.publish_errors.inc();
+        return error(unknown_channel, "unknown channel");
+      }
+      bool subscribed = c.find(req.channel) != nullptr;
+      bool allowed = c.user.empty() ? ns->allow_publish_for_anonymous
+                                    : (ns->allow_publish_for_client || (ns->allow_publish_for_subscriber && subscribed));
+      if (c.user.empty() && ns->allow_publish_for_subscriber && subscribed) allowed = true;
+      if (!allowed) {
+        _stats.publish_errors.inc();
+        return error(permission_denied, "permission denied");
+      }
+      routing::publication_ptr pub(new routing::publication);
+      pub->channel.assign(req.channel);
+      pub->data.assign(req.data_json.empty() ? std::string_view("null") : req.data_json);
+      pub->has_info = true;
+      pub->info.user = c.user;
+      pub->info.client = c.id;
+      pub->info.conn_info = c.conn_info;
+      if (!_router.publish(std::move(pub))) {
+        _stats.publish_errors.inc();
+        return error(too_many_requests, "too many requests");
+      }
+      _stats.publishes.inc();
+      next_line(_out);
+      proto::encode_empty_reply(_out, cmd.id, method::publish);
+      return;
+    }
+
+    case method::refresh: {
+      auth::connect_claims claims;
+      auto v = _opts.verifier->verify_connect(cmd.refresh.token, unix_now(), claims);
+      if (v == auth::verify_error::expired) return error(token_expired, "token expired");
+      if (v != auth::verify_error::none || claims.user != c.user) {
+        return disconnect(c, proto::disconnect_code::invalid_token, "invalid token");
+      }
+      c.exp = claims.expires_at();
+      _stats.refreshes.inc();
+      proto::refresh_result r;
+      r.client = c.id;
+      r.version = _opts.version;
+      r.expires = c.exp > 0;
+      r.ttl = c.exp > 0 ? static_cast<std::uint32_t>(std::max<std::int64_t>(c.exp - unix_now(), 0)) : 0;
+      next_line(_out);
+      proto::encode_refresh_reply(_out, cmd.id, r);
+      return;
+    }
+
+    case method::sub_refresh: {
+      const auto& req = cmd.sub_refresh;
+      if (!c.find(req.channel)) return error(permission_denied, "permission denied");
+      auth::subscribe_claims sc;
+      auto v = _opts.verifier->verify_subscribe(req.token, unix_now(), sc);
+      if (v == auth::verify_error::expired) return error(token_expired, "token expired");
+      if (v != auth::verify_error::none || sc.channel != req.channel || sc.user != c.user) {
+        return disconnect(c, proto::disconnect_code::invalid_token, "invalid token");
+      }
+      std::int64_t exp = sc.expires_at();
+      next_line(_out);
+      proto::encode_sub_refresh_reply(_out, cmd.id, exp > 0,
+                                      exp > 0 ? static_cast<std::uint32_t>(std::max<std::int64_t>(exp - unix_now(), 0)) : 0);
+      return;
+    }
+
+    case method::ping:
+      next_line(_out);
+      proto::encode_empty_reply(_out, cmd.id, method::ping);
+      return;
+
+    case method::send:
+      return;  // asynchronous message to the server: no handler configured, no reply
+
+    case method::presence:
+    case method::presence_stats:
+    case method::history:
+    case method::rpc:
+      // Presence and history land with their own issue; RPC needs a proxy.
+      return error(not_available, "not available");
+
+    case method::none:
+      return;
+  }
+}
+
+}  // namespace sb

@@ -1,0 +1,100 @@
+#pragma once
+// The Centrifuge client protocol v2 over a session: connect (JWT),
+// subscribe / unsubscribe / publish / refresh / sub_refresh, protocol
+// ping/pong, and the per-shard user index. One handler per shard; it owns
+// the client state of every session on that shard.
+//
+// Threading: the handler and every client belong to one shard and run on
+// its thread only; other shards are reached through the router's mesh.
+
+#include "gateway/jwt.hpp"
+#include "pool/counter.hpp"
+#include "pool/object_pool.hpp"
+#include "routing/channel_rules.hpp"
+#include "routing/router.hpp"
+#include "session/session.hpp"
+
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include <chrono>
+#include <memory>
+#include <cstdint>
+#include <random>
+#include <string>
+
+namespace sb {
+
+/// Protocol settings shared read-only by every shard.
+struct protocol_options {
+  routing::channel_rules rules;
+  const auth::verifier* verifier = nullptr;   // never null when running
+  bool allow_anonymous_connect = false;        // empty `sub` (or no token) may connect
+  bool allow_anonymous_without_token = false;  // a connect with no token at all
+  std::uint32_t client_channel_limit = 128;
+  std::chrono::milliseconds ping_interval{25'000};
+  std::chrono::milliseconds pong_timeout{8'000};
+  std::chrono::milliseconds stale_timeout{10'000};           // connect must arrive within
+  std::chrono::milliseconds expired_close_delay{25'000};     // grace after token expiry
+  std::string version = "0.1.0";
+};
+
+/// Commands by outcome, per shard.
+struct protocol_stats {
+  counter connects;
+  counter connect_errors;
+  counter subscribes;
+  counter subscribe_errors;
+  counter unsubscribes;
+  counter publishes;
+  counter publish_errors;
+  counter refreshes;
+  counter bad_requests;     // disconnects for malformed commands
+  counter disconnects;      // every disconnect we initiated
+  counter clients;          // connected clients now
+  counter users;            // distinct users with a client on this shard now
+};
+
+struct client;
+
+/// The Centrifuge protocol handler of one shard.
+class centrifuge_handler final : public session_handler {
+ public:
+  centrifuge_handler(const protocol_options& opts, routing::router& router, session_context& sessions);
+  ~centrifuge_handler() override;
+
+  void on_open(session& s) override;
+  void on_message(session& s, ws::opcode op, std::span<const std::uint8_t> payload) override;
+  void on_close(session& s) override;
+
+  /// Disconnects every local client of `user` (server API, issue 6).
+  std::size_t disconnect_user(std::string_view user, std::uint16_t code, std::string_view reason);
+
+  const protocol_stats& stats() const noexcept { return _stats; }
+
+  /// Encodes a publication as a complete push frame; the router's encoder.
+  static frame_ref encode_publication(frame_pool& pool, const routing::publication& pub);
+
+ private:
+  friend struct client;
+  struct user_entry;
+
+  template <typename Command>
+  void handle(client& c, const Command& cmd);
+  void reply_frame(client& c);
+  void disconnect(client& c, std::uint16_t code, std::string_view reason);
+  void index_user(client& c);
+  void unindex_user(client& c);
+  std::string new_client_id();
+
+  const protocol_options& _opts;
+  routing::router& _router;
+  session_context& _sessions;
+  protocol_stats _stats;
+  struct client_pool;                     // object_pool<client>; client is defined in client.cpp
+  std::unique_ptr<client_pool> _clients;
+  boost::unordered_flat_map<std::string_view, user_entry*> _users;
+  std::string _out;  // replies of the frame being handled, newline-separated
+  std::mt19937_64 _rng;
+};
+
+}  // namespace sb
