@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,7 @@ std::vector<command> parse_all(std::string_view frame, parse_error* err = nullpt
   // Copy what the views point at: they die with the next line.
   auto e = p.parse(frame, [&](const command& c) {
     out.push_back(c);
-    static std::vector<std::string> keep;
+    static std::deque<std::string> keep;  // stable addresses: views point into it
     keep.emplace_back(c.subscribe.channel);
     out.back().subscribe.channel = keep.back();
     keep.emplace_back(c.publish.channel);
