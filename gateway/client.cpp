@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 
 namespace sb {
 
@@ -58,7 +59,8 @@ struct client final : routing::subscriber, timer_node, boost::intrusive::list_ba
   centrifuge_handler& handler;
   session& sess;
   std::string user;
-  std::string id;            // client id (UUID text)
+  std::array<char, 36> id{};  // client id (UUID text), inline: no heap per client
+  std::string_view id_view() const noexcept { return {id.data(), id.size()}; }
   std::string conn_info;     // raw JSON from the token's `info`, or empty
   std::int64_t exp = 0;      // connection expiry (unix seconds), 0: none
   state st = state::connecting;
@@ -101,7 +103,7 @@ void client::on_subscribed(routing::subscription& s, std::uint64_t offset) {
 
 void client::finish_connect(std::string& out) {
   proto::connect_result r;
-  r.client = id;
+  r.client = id_view();
   r.version = handler._opts.version;
   r.expires = exp > 0;
   r.ttl = exp > 0 ? static_cast<std::uint32_t>(std::max<std::int64_t>(exp - unix_now(), 0)) : 0;
@@ -157,7 +159,7 @@ centrifuge_handler::~centrifuge_handler() {
   for (auto& [name, entry] : _users) delete entry;
 }
 
-std::string centrifuge_handler::new_client_id() {
+std::array<char, 36> centrifuge_handler::new_client_id() {
   // A random (version 4) UUID, as Centrifugo's client ids are.
   std::uint64_t a = _rng(), b = _rng();
   a = (a & 0xffffffffffff0fffull) | 0x0000000000004000ull;
@@ -166,7 +168,9 @@ std::string centrifuge_handler::new_client_id() {
   std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
                 static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
                 static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffull));
-  return buf;
+  std::array<char, 36> id;
+  std::memcpy(id.data(), buf, id.size());
+  return id;
 }
 
 void centrifuge_handler::on_open(session& s) {
@@ -456,7 +460,7 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
       pub->data.assign(req.data_json.empty() ? std::string_view("null") : req.data_json);
       pub->has_info = true;
       pub->info.user = c.user;
-      pub->info.client = c.id;
+      pub->info.client = c.id_view();
       pub->info.conn_info = c.conn_info;
       if (!_router.publish(std::move(pub))) {
         _stats.publish_errors.inc();
@@ -478,7 +482,7 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
       c.exp = claims.expires_at();
       _stats.refreshes.inc();
       proto::refresh_result r;
-      r.client = c.id;
+      r.client = c.id_view();
       r.version = _opts.version;
       r.expires = c.exp > 0;
       r.ttl = c.exp > 0 ? static_cast<std::uint32_t>(std::max<std::int64_t>(c.exp - unix_now(), 0)) : 0;

@@ -16,6 +16,7 @@
 
 #include <boost/unordered/unordered_flat_map.hpp>
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <cstdint>
@@ -84,7 +85,7 @@ class centrifuge_handler final : public session_handler {
   void disconnect(client& c, std::uint16_t code, std::string_view reason);
   void index_user(client& c);
   void unindex_user(client& c);
-  std::string new_client_id();
+  std::array<char, 36> new_client_id();
 
   const protocol_options& _opts;
   routing::router& _router;

@@ -7,7 +7,12 @@ reports them all open and idle, reads RSS again, and prints
 (RSS after - RSS before) / N, plus the kernel's Slab growth per socket pair
 (/proc/meminfo; both ends of each loopback connection are on this host).
 
-usage: bench/scenarios/idle_memory.py [N] [SHARDS]     (default 19000 1)
+With MODE "centrifuge" every connection also completes a Centrifuge connect
+whose token subscribes it to its personal channel (issue 4's idle figure);
+"echo" (default) measures the bare WebSocket session (issue 3's) and then
+the cost of a wake-up.
+
+usage: bench/scenarios/idle_memory.py [N] [SHARDS] [MODE]   (default 19000 1 echo)
 Run from the repo root after `ops/build release`.
 """
 import json
@@ -19,7 +24,14 @@ import urllib.request
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 19000
 SHARDS = sys.argv[2] if len(sys.argv) > 2 else "1"
+MODE = sys.argv[3] if len(sys.argv) > 3 else "echo"
 BIN = os.environ.get("SB_BIN_DIR", "build/bin")
+SECRET = "bench-secret"
+CONFIG = "/tmp/sb_idle_memory.toml"
+with open(CONFIG, "w") as f:
+    f.write(f'token_hmac_secret_key = "{SECRET}"\n[[namespaces]]\nname = "personal"\n'
+            'allow_user_limited_channels = true\n')
+CLIENT_EXTRA = ["--cf", SECRET] if MODE == "centrifuge" else []
 
 
 def rss_kib(pid):
@@ -43,8 +55,9 @@ def stats(port):
         return json.loads(r.read())
 
 
-gw = subprocess.Popen([f"{BIN}/switchboard", "--mode", "echo", "--shards", SHARDS, "--listen", "127.0.0.1:0",
-                       "--ops-listen", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+gw = subprocess.Popen([f"{BIN}/switchboard", "--mode", MODE, "--config", CONFIG, "--shards", SHARDS,
+                       "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"],
+                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 try:
     line = gw.stdout.readline()
     client_port = int(line.split("clients=")[1].split()[0].rsplit(":", 1)[1])
@@ -53,7 +66,7 @@ try:
     # first slabs, scratch buffers, Asio's per-thread caches) are not
     # charged to the N connections.
     warm = subprocess.run([f"{BIN}/hold_client", "127.0.0.1", str(client_port), "1", "127.0.9.9", "--ws", "1",
-                           "--timeout", "5"], capture_output=True, text=True)
+                           "--timeout", "5", "--user-base", "9000000", *CLIENT_EXTRA], capture_output=True, text=True)
     time.sleep(0.5)
     rss0, slab0 = rss_kib(gw.pid), slab_kib()
     per_proc = 19000
@@ -63,7 +76,8 @@ try:
     while left > 0:
         n = min(per_proc, left)
         procs.append(subprocess.Popen([f"{BIN}/hold_client", "127.0.0.1", str(client_port), str(n),
-                                       f"127.0.2.{i + 1}", "--ws", "1", "--timeout", "300"],
+                                       f"127.0.2.{i + 1}", "--ws", "1", "--timeout", "300",
+                                       "--user-base", str(i * per_proc), *CLIENT_EXTRA],
                                       stdout=subprocess.PIPE, text=True))
         left -= n
         i += 1
@@ -80,7 +94,7 @@ try:
     rss1, slab1 = rss_kib(gw.pid), slab_kib()
     per_conn = (rss1 - rss0) * 1024 / N
     slab_per = (slab1 - slab0) * 1024 / N
-    print(f"connections: {s['open']} open of {N} (shards {SHARDS}); connected in {connect_s:.1f} s")
+    print(f"connections: {s['open']} open of {N} (shards {SHARDS}, mode {MODE}); connected in {connect_s:.1f} s")
     print(f"gateway RSS: {rss0} KiB -> {rss1} KiB; user-space bytes per idle connection: {per_conn:.0f}")
     print(f"kernel Slab: {slab0} KiB -> {slab1} KiB; per connection (both loopback ends): {slab_per:.0f} B")
     print(json.dumps({"connections": s["open"], "rss_before_kib": rss0, "rss_after_kib": rss1,
@@ -88,6 +102,8 @@ try:
     for p in procs:
         p.kill()
         p.wait()
+    if MODE != "echo":
+        raise SystemExit(0)
 
     # Wake-up cost: POKE_CONNS sessions each receive POKE_ROUNDS 1-byte
     # messages (read, decode, echo, corked write); gateway CPU time divided

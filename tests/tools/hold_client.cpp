@@ -17,7 +17,13 @@
 // echoes of each round before the next ("poked N" on stdout); a benchmark
 // divides the gateway's CPU time by the number of wake-ups.
 //
+// With --cf SECRET (needs --ws), each connection then sends a Centrifuge
+// connect whose HS256 token (user "u<base+i>", --user-base) subscribes it
+// server-side to "personal:#u<base+i>"; "connected" means all connect
+// replies arrived. Protocol pings ({}) are answered.
+//
 // usage: hold_client HOST PORT COUNT SOURCE_IP [--timeout S] [--inflight K] [--ws 1] [--poke R]
+//                    [--cf SECRET] [--user-base N]
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -31,14 +37,58 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <algorithm>
+#include <string_view>
 #include <cstring>
 #include <string>
 #include <vector>
 
 namespace {
 
-enum class state : unsigned char { idle, connecting, upgrading, open, closed };
+enum class state : unsigned char { idle, connecting, upgrading, cf_connecting, open, closed };
+
+std::string b64url(const unsigned char* p, std::size_t n) {
+  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  for (std::size_t i = 0; i < n; i += 3) {
+    unsigned v = p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+    out += a[(v >> 18) & 63];
+    out += a[(v >> 12) & 63];
+    if (i + 1 < n) out += a[(v >> 6) & 63];
+    if (i + 2 < n) out += a[v & 63];
+  }
+  return out;
+}
+
+// An HS256 connection JWT for `user`, subscribed server-side to its
+// personal channel "personal:#<user>".
+std::string connect_frame(const std::string& secret, const std::string& user) {
+  std::string header = R"({"alg":"HS256","typ":"JWT"})";
+  std::string claims = R"({"sub":")" + user + R"(","channels":["personal:#)" + user + R"("]})";
+  std::string signing = b64url(reinterpret_cast<const unsigned char*>(header.data()), header.size()) + "." +
+                        b64url(reinterpret_cast<const unsigned char*>(claims.data()), claims.size());
+  unsigned char mac[32];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(signing.data()), signing.size(), mac, &len);
+  std::string cmd = R"({"id":1,"connect":{"token":")" + signing + "." + b64url(mac, len) + R"("}})";
+  // Masked client text frame, zero mask key (payload unchanged).
+  std::string frame;
+  frame += static_cast<char>(0x81);
+  if (cmd.size() < 126) {
+    frame += static_cast<char>(0x80 | cmd.size());
+  } else {
+    frame += static_cast<char>(0x80 | 126);
+    frame += static_cast<char>((cmd.size() >> 8) & 0xff);
+    frame += static_cast<char>(cmd.size() & 0xff);
+  }
+  frame.append(4, '\0');
+  frame += cmd;
+  return frame;
+}
 
 // Answers every complete server ping in buf with a masked pong. Server
 // control frames are small and arrive whole on loopback; anything else
@@ -51,6 +101,11 @@ bool answer_pings(int fd, const unsigned char* buf, ssize_t n) {
     if (len >= 126) return true;  // a data frame we do not care about
     if (i + 2 + static_cast<ssize_t>(len) > n) return true;
     if (op == 0x8) return false;  // close: let the caller see EOF next
+    if (op == 0x1 && len == 2 && buf[i + 2] == '{' && buf[i + 3] == '}') {
+      // Centrifuge protocol ping: answer {} (masked, zero key).
+      static const unsigned char pong[] = {0x81, 0x82, 0, 0, 0, 0, '{', '}'};
+      (void)::write(fd, pong, sizeof(pong));
+    }
     if (op == 0x9) {
       unsigned char out[2 + 4 + 125];
       out[0] = 0x8a;
@@ -85,6 +140,8 @@ int main(int argc, char** argv) {
   int inflight_max = 512;
   bool ws = false;
   int poke_rounds = 0;
+  std::string cf_secret;  // --cf SECRET: Centrifuge connect with a personal channel after the upgrade
+  long user_base = 0;
   long long echo_bytes = 0;  // bytes of echoes received in the current poke round
   for (int i = 5; i + 1 < argc; i += 2) {
     std::string f = argv[i];
@@ -92,6 +149,8 @@ int main(int argc, char** argv) {
     else if (f == "--inflight") inflight_max = std::atoi(argv[i + 1]);
     else if (f == "--ws") ws = std::atoi(argv[i + 1]) != 0;
     else if (f == "--poke") poke_rounds = std::atoi(argv[i + 1]);
+    else if (f == "--cf") cf_secret = argv[i + 1];
+    else if (f == "--user-base") user_base = std::atol(argv[i + 1]);
   }
   std::string upgrade = std::string("GET /connection/websocket HTTP/1.1\r\nHost: ") + host + ":" + std::to_string(port) +
                         "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -214,6 +273,16 @@ int main(int argc, char** argv) {
       if (st[idx] == state::upgrading && (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
         // The 101 answer is small and arrives whole on loopback.
         ssize_t r = ::read(fd, buf, sizeof(buf));
+        if (r > 12 && std::memcmp(buf, "HTTP/1.1 101", 12) == 0 && !cf_secret.empty()) {
+          std::string f = connect_frame(cf_secret, "u" + std::to_string(user_base + idx));
+          if (::write(fd, f.data(), f.size()) != static_cast<ssize_t>(f.size())) {
+            std::printf("failed 1 connect write\n");
+            std::fflush(stdout);
+            return 1;
+          }
+          st[idx] = state::cf_connecting;
+          continue;
+        }
         if (r > 12 && std::memcmp(buf, "HTTP/1.1 101", 12) == 0) {
           st[idx] = state::open;
           --inflight;
@@ -222,6 +291,19 @@ int main(int argc, char** argv) {
         }
         if (r < 0 && errno == EAGAIN) continue;
         std::printf("failed 1 upgrade answer: %.*s\n", r > 0 ? static_cast<int>(std::min<ssize_t>(r, 60)) : 0, buf);
+        std::fflush(stdout);
+        return 1;
+      }
+      if (st[idx] == state::cf_connecting && (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+        ssize_t r = ::read(fd, buf, sizeof(buf));
+        if (r < 0 && errno == EAGAIN) continue;
+        if (r > 0 && std::string_view(buf, static_cast<std::size_t>(r)).find("\"connect\":{") != std::string_view::npos) {
+          st[idx] = state::open;
+          --inflight;
+          ++open;
+          continue;
+        }
+        std::printf("failed 1 connect answer: %.*s\n", r > 0 ? static_cast<int>(std::min<ssize_t>(r, 80)) : 0, buf);
         std::fflush(stdout);
         return 1;
       }
