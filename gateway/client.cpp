@@ -65,6 +65,7 @@ struct client final : routing::subscriber, timer_node, boost::intrusive::list_ba
   std::int64_t exp = 0;      // connection expiry (unix seconds), 0: none
   state st = state::connecting;
   bool awaiting_pong = false;
+  bool pong_check = false;             // the armed deadline is the pong check, not the next ping
   std::uint32_t connect_id = 0;        // connect command waiting for server-side subscriptions
   std::uint32_t connect_waiting = 0;   // server-side subscriptions not active yet
   centrifuge_handler::user_entry* user_index = nullptr;
@@ -126,15 +127,24 @@ void client::on_timer(timer_node& n) {
       // No (complete) connect in time.
       return h.disconnect(c, proto::disconnect_code::stale, "stale");
     case state::connected: {
-      if (c.exp > 0 && unix_now() > c.exp + h._opts.expired_close_delay.count() / 1000) {
-        return h.disconnect(c, proto::disconnect_code::expired, "expired");
+      if (c.pong_check) {
+        // pong_timeout after a ping: the answer must have come.
+        c.pong_check = false;
+        if (c.awaiting_pong) return h.disconnect(c, proto::disconnect_code::no_pong, "no pong");
+        auto rest = h._opts.ping_interval - h._opts.pong_timeout;
+        h._sessions.wheel().schedule(c, rest > std::chrono::milliseconds(1000) ? rest : std::chrono::milliseconds(1000));
+        h._sessions.arm_wheel();
+        return;
       }
-      if (c.awaiting_pong) return h.disconnect(c, proto::disconnect_code::no_pong, "no pong");
+      if (c.exp > 0 && unix_now() > c.exp + h._opts.expired_close_delay.count() / 1000) {
+        return h.disconnect(c, proto::disconnect_code::expired, "connection expired");
+      }
       // Protocol ping: an empty object; centrifuge-js answers with one.
       h._out.clear();
       proto::encode_ping(h._out);
       h.reply_frame(c);
       c.awaiting_pong = true;
+      c.pong_check = true;
       h._sessions.wheel().schedule(c, h._opts.pong_timeout);
       h._sessions.arm_wheel();
       return;
