@@ -111,7 +111,11 @@ void client::finish_connect(std::string& out) {
   r.ping = static_cast<std::uint32_t>(handler._opts.ping_interval.count() / 1000);
   r.pong = true;
   for (auto& se : subs) {
-    if (se.server_side) r.subs.push_back({se.sub->name(), se.sub->channel->last_offset});
+    if (!se.server_side) continue;
+    proto::sub_position pos;
+    pos.channel = se.sub->name();
+    pos.offset = se.sub->channel->last_offset;
+    r.subs.push_back(pos);
   }
   next_line(out);
   proto::encode_connect_reply(out, connect_id, r);
@@ -523,7 +527,9 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
       return;
 
     case method::send:
-      return;  // asynchronous message to the server: no handler configured, no reply
+      // An asynchronous message with no handler on the server side: as
+      // Centrifuge does, close with 3508 (there is no reply to put an error in).
+      return disconnect(c, proto::disconnect_code::not_available, "not available");
 
     case method::presence:
     case method::presence_stats:

@@ -18,6 +18,6 @@ $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_ws_decoder.cpp session/ws_
 $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_http_upgrade.cpp session/http_upgrade.cpp $out/asio_impl.o \
   -lcrypto -lssl -lfmt -lpthread -o $out/fuzz_http_upgrade
 $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_jwt.cpp gateway/jwt.cpp -lsimdjson -lcrypto -o $out/fuzz_jwt
-$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_centrifuge_json.cpp session/centrifuge_json.cpp -lsimdjson -lfmt \
+$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_centrifuge_json.cpp session/centrifuge_json.cpp -lsimdjson \
   -o $out/fuzz_centrifuge_json
 echo "built: $out/fuzz_ws_decoder $out/fuzz_http_upgrade $out/fuzz_jwt $out/fuzz_centrifuge_json"
