@@ -1,0 +1,315 @@
+// Helpers for the centrifuge-js integration tests: start the real gateway on
+// ephemeral ports with a temporary TOML config, mint HS256 JWTs with node's
+// crypto, a raw Centrifuge-protocol client on node `ws`, and bounded waits.
+// Every wait here has a deadline; a test that waits too long fails with what
+// it saw instead of hanging.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { Centrifuge } from 'centrifuge';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const binDir = process.env.SB_BIN_DIR ?? path.join(here, '..', '..', '..', 'build', 'bin');
+export const SECRET = 'test-secret';
+export const T = 10_000; // ms any single protocol step may take
+
+// The config of the brief: Centrifugo v5 names (docs/config.md).
+export const BASE_CONFIG = `
+token_hmac_secret_key = "${SECRET}"
+allow_anonymous_connect = false
+client_channel_limit = 4
+ping_interval = "2s"
+pong_timeout = "2s"
+allow_subscribe_for_client = true
+
+[[namespaces]]
+name = "chat"
+allow_subscribe_for_client = true
+allow_publish_for_subscriber = true
+
+[[namespaces]]
+name = "dialogs"
+allow_user_limited_channels = true
+allow_publish_for_client = true
+
+[[namespaces]]
+name = "private"
+`;
+
+export function within(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Polls cond() until true; fails with describe() of the last state.
+export async function waitUntil(cond, ms, what, describe = () => '') {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (cond()) return;
+    await sleep(20);
+  }
+  if (cond()) return;
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${describe() ? `; saw ${describe()}` : ''}`);
+}
+
+// Resolves with the args of the next `name` event (on an EventEmitter) for
+// which pred(...args) holds.
+export function nextEvent(emitter, name, what, pred = () => true, ms = T) {
+  let handler;
+  return within(new Promise((resolve) => {
+    handler = (...args) => { if (pred(...args)) resolve(args.length > 1 ? args : args[0]); };
+    emitter.on(name, handler);
+  }), ms, what).finally(() => emitter.off(name, handler));
+}
+
+// ---------------------------------------------------------------- gateway
+
+// Top-level TOML keys go before the first [[namespaces]] table.
+export function configWith(extraTopLevel) {
+  return `${extraTopLevel}\n${BASE_CONFIG}`;
+}
+
+export async function startGateway({ config = BASE_CONFIG, shards, args = [] } = {}) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sb-cfjs-'));
+  const cfg = path.join(dir, 'switchboard.toml');
+  writeFileSync(cfg, config);
+  const argv = ['--listen', '127.0.0.1:0', '--ops-listen', '127.0.0.1:0', '--config', cfg];
+  if (shards) argv.push('--shards', String(shards));
+  argv.push(...args);
+  const proc = spawn(path.join(binDir, 'switchboard'), argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let out = '';
+  proc.stderr.on('data', (d) => { stderr += d; });
+  const ports = await within(new Promise((resolve, reject) => {
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/switchboard listening clients=(\S+):(\d+) ops=(\S+):(\d+)/);
+      if (m) resolve({ port: Number(m[2]), opsPort: Number(m[4]) });
+    });
+    proc.on('exit', (code, sig) => reject(new Error(`switchboard exited (${code ?? sig}) before listening: ${stderr}`)));
+    proc.on('error', reject);
+  }), 30_000, 'switchboard to start').catch((e) => { proc.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); throw e; });
+  proc.stdout.resume();
+  return {
+    proc,
+    ...ports,
+    url: `ws://127.0.0.1:${ports.port}/connection/websocket`,
+    stderr: () => stderr,
+    async stats() {
+      const r = await within(fetch(`http://127.0.0.1:${ports.opsPort}/stats`), T, 'GET /stats');
+      return r.json();
+    },
+    // SIGTERM; the gateway must exit 0.
+    async stop() {
+      try {
+        if (proc.exitCode === null && proc.signalCode === null) {
+          const exited = once(proc, 'exit');
+          proc.kill('SIGTERM');
+          await within(exited, 60_000, 'switchboard to exit after SIGTERM').catch((e) => {
+            proc.kill('SIGKILL');
+            throw e;
+          });
+        }
+        assert.equal(proc.exitCode, 0, `switchboard exit code (signal ${proc.signalCode}); stderr: ${stderr.slice(-2000)}`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------- JWT
+
+const b64url = (x) => Buffer.from(typeof x === 'string' ? x : JSON.stringify(x)).toString('base64url');
+
+export function mintToken(claims, { secret = SECRET, header = { alg: 'HS256', typ: 'JWT' } } = {}) {
+  const signing = `${b64url(header)}.${b64url(claims)}`;
+  const sig = header.alg === 'none' ? '' : createHmac('sha256', secret).update(signing).digest('base64url');
+  return `${signing}.${sig}`;
+}
+
+export const now = () => Math.floor(Date.now() / 1000);
+
+// Connection token for `user`, valid for `ttl` seconds.
+export function connToken(user, extra = {}, ttl = 3600) {
+  return mintToken({ sub: String(user), exp: now() + ttl, ...extra });
+}
+
+// Subscription token (private channels).
+export function subToken(user, channel, ttl = 3600) {
+  return mintToken({ sub: String(user), channel, exp: now() + ttl });
+}
+
+// ---------------------------------------------------------------- centrifuge-js
+
+// A centrifuge-js client on node `ws`; records its events for assertions.
+export function newClient(url, opts = {}) {
+  const c = new Centrifuge(url, { websocket: WebSocket, minReconnectDelay: 200, maxReconnectDelay: 2000, ...opts });
+  c.log = [];
+  for (const ev of ['connecting', 'connected', 'disconnected', 'error', 'subscribed', 'publication']) {
+    c.on(ev, (ctx) => c.log.push({ ev, ctx }));
+  }
+  c.events = (ev) => c.log.filter((e) => e.ev === ev).map((e) => e.ctx);
+  return c;
+}
+
+export async function connect(url, opts = {}) {
+  const c = newClient(url, opts);
+  const connected = nextEvent(c, 'connected', 'centrifuge-js connected');
+  c.connect();
+  try {
+    await connected;
+  } catch (e) {
+    c.disconnect();
+    throw new Error(`${e.message}; events: ${JSON.stringify(c.log).slice(0, 1000)}`);
+  }
+  return c;
+}
+
+// Subscribes (client side) and waits for `subscribed`; collects publications in sub.pubs.
+export async function subscribe(c, channel, opts = {}) {
+  const sub = c.newSubscription(channel, opts);
+  sub.pubs = [];
+  sub.log = [];
+  sub.on('publication', (ctx) => sub.pubs.push(ctx.data));
+  for (const ev of ['subscribing', 'subscribed', 'unsubscribed', 'error']) {
+    sub.on(ev, (ctx) => sub.log.push({ ev, ctx }));
+  }
+  const done = nextEvent(sub, 'subscribed', `subscribed to ${channel}`);
+  sub.subscribe();
+  try {
+    await done;
+  } catch (e) {
+    throw new Error(`${e.message}; subscription events: ${JSON.stringify(sub.log)}`);
+  }
+  return sub;
+}
+
+// Subscribes and expects the server to refuse: resolves with the
+// `unsubscribed` context centrifuge-js reports.
+export async function subscribeRefused(c, channel, opts = {}) {
+  const sub = c.newSubscription(channel, opts);
+  const log = [];
+  for (const ev of ['subscribing', 'subscribed', 'unsubscribed', 'error']) sub.on(ev, (ctx) => log.push({ ev, ctx }));
+  const refused = nextEvent(sub, 'unsubscribed', `unsubscribed (refused) for ${channel}`);
+  sub.subscribe();
+  let ctx;
+  try {
+    ctx = await refused;
+  } catch (e) {
+    throw new Error(`${e.message}; subscription events: ${JSON.stringify(log)}`);
+  } finally {
+    c.removeSubscription(sub);
+  }
+  assert.ok(!log.some((e) => e.ev === 'subscribed'), `${channel}: subscribed before refused: ${JSON.stringify(log)}`);
+  return ctx;
+}
+
+export function closeAll(clients) {
+  for (const c of clients) {
+    if (c) c.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------- raw protocol
+
+// A raw Centrifuge protocol v2 JSON client on node `ws`. Splits every text
+// frame into newline-separated JSON objects; answers the server's `{}` ping
+// with `{}` when autoPong is set.
+export class RawClient {
+  constructor(url, { autoPong = true } = {}) {
+    this.ws = new WebSocket(url, { perMessageDeflate: false });
+    this.autoPong = autoPong;
+    this.frames = [];    // raw text of each frame
+    this.msgs = [];      // parsed objects, in arrival order
+    this.pings = 0;
+    this.nextId = 1;
+    this.waiters = [];
+    this.closed = new Promise((resolve) => {
+      this.ws.on('close', (code, reason) => {
+        this.closeInfo = { code, reason: reason.toString() };
+        resolve(this.closeInfo);
+        this._poke();
+      });
+    });
+    this.ws.on('error', (e) => { this.error = e; });
+    this.ws.on('message', (data, isBinary) => {
+      const text = data.toString();
+      this.frames.push(isBinary ? `<binary ${data.length}>` : text);
+      for (const line of text.split('\n')) {
+        if (line.trim() === '') continue;
+        let obj;
+        try { obj = JSON.parse(line); } catch { obj = { unparsable: line }; }
+        if (Object.keys(obj).length === 0) {
+          this.pings++;
+          if (this.autoPong && this.ws.readyState === WebSocket.OPEN) this.ws.send('{}');
+        }
+        this.msgs.push(obj);
+      }
+      this._poke();
+    });
+  }
+
+  static async open(url, opts) {
+    const c = new RawClient(url, opts);
+    await within(once(c.ws, 'open'), T, 'raw ws open');
+    return c;
+  }
+
+  _poke() {
+    for (const w of this.waiters.slice()) w();
+  }
+
+  // Waits for the first message (from index `from`) matching pred.
+  async waitFor(pred, what, ms = T, from = 0) {
+    let waiter;
+    try {
+      return await within(new Promise((resolve, reject) => {
+        waiter = () => {
+          const m = this.msgs.slice(from).find(pred);
+          if (m) resolve(m);
+          else if (this.closeInfo) reject(new Error(`closed ${JSON.stringify(this.closeInfo)} while waiting for ${what}; got ${JSON.stringify(this.msgs).slice(0, 800)}`));
+        };
+        this.waiters.push(waiter);
+        waiter();
+      }), ms, `${what}; got ${JSON.stringify(this.msgs).slice(0, 800)}`);
+    } finally {
+      this.waiters = this.waiters.filter((w) => w !== waiter);
+    }
+  }
+
+  sendRaw(data) { this.ws.send(data); }
+
+  // Sends one command (id assigned unless given) and returns its reply.
+  async command(cmd, what = JSON.stringify(cmd).slice(0, 100)) {
+    const id = cmd.id ?? this.nextId++;
+    this.ws.send(JSON.stringify({ id, ...cmd }));
+    return this.waitFor((m) => m.id === id, `reply to ${what}`);
+  }
+
+  async connect(token) {
+    const r = await this.command({ connect: { token, name: 'raw', version: '0' } }, 'connect');
+    assert.ok(r.connect, `connect reply: ${JSON.stringify(r)}`);
+    return r.connect;
+  }
+
+  async expectClose(what, ms = T) {
+    return within(this.closed, ms, `close: ${what}; got ${JSON.stringify(this.msgs).slice(0, 500)}`);
+  }
+
+  close() {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
+  }
+}
