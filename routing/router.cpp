@@ -32,6 +32,14 @@ unsigned router::home_of(std::string_view channel, unsigned shards) noexcept {
     h ^= c;
     h *= 1099511628211ull;
   }
+  // FNV-1a's low bits are weak (bit 0 is the parity of the bytes' bit 0s),
+  // and `% shards` reads exactly those: finish with a 64-bit avalanche
+  // (MurmurHash3's fmix64) so every output bit depends on every input bit.
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
   return static_cast<unsigned>(h % shards);
 }
 
@@ -158,10 +166,9 @@ void router::on_deliver(const publication_ptr& pub) {
 bool router::publish(publication_ptr pub) {
   _stats.publications_in.inc();
   unsigned home = home_of(pub->channel, _mesh.shards());
-  if (home == _id) {
-    on_publish(std::move(pub));
-    return true;
-  }
+  // Through the mesh even when this shard is the home: a register this
+  // shard sent earlier (a subscribe in the same frame) travels the same
+  // ring and must be ordered before the publication.
   router* target = _all[home];
   return send(home, [target, p = std::move(pub)]() mutable { target->on_publish(std::move(p)); });
 }

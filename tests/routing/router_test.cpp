@@ -110,6 +110,16 @@ publication_ptr make_pub(std::string channel, std::string data) {
   return p;
 }
 
+TEST(router, homes_spread_over_shards) {
+  // Personal channels differ in a few trailing characters; their homes must
+  // still spread evenly (plain FNV-1a % 2 did not: bit 0 is a parity).
+  for (unsigned n : {2u, 4u, 53u}) {
+    std::vector<int> count(n, 0);
+    for (int i = 0; i < 10000; ++i) ++count[router::home_of(std::string("personal:#u").append(std::to_string(i)), n)];
+    for (unsigned s = 0; s < n; ++s) EXPECT_GT(count[s], 10000 / int(n) / 2) << "shard " << s << " of " << n;
+  }
+}
+
 TEST(router, home_is_stable_and_in_range) {
   for (unsigned n : {1u, 2u, 4u, 53u}) {
     EXPECT_LT(router::home_of("chat:room1", n), n);
@@ -223,8 +233,8 @@ TEST(router, cancelled_pending_subscription_is_released_when_the_home_answers) {
   recorder a;
   // Find a channel whose home is shard 1, subscribe from shard 0 and cancel
   // before the answer can arrive (same handler).
-  std::string ch = "x";
-  while (router::home_of(ch, 2) != 1) ch += "x";
+  std::string ch;
+  for (int i = 0; ch.empty() || router::home_of(ch, 2) != 1; ++i) ch = std::string("x").append(std::to_string(i));
   c.on(0, [&](router& r) {
     subscription* s = r.subscribe(a, ch);
     ASSERT_NE(s, nullptr);
@@ -246,6 +256,42 @@ TEST(router, publication_without_subscribers_is_dropped_at_home) {
   c.settle();
   std::uint64_t dropped = c.routers[0]->stats().publications_dropped.get() + c.routers[1]->stats().publications_dropped.get();
   EXPECT_EQ(dropped, 1u);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(router, publish_right_after_subscribe_on_the_home_shard_is_delivered) {
+  // The subscriber's own shard is the home: the register and the
+  // publication leave in that order and must be handled in that order.
+  // (No ASSERT inside c.on(): an early return would leave it waiting.)
+  cluster c(2);
+  std::string ch;
+  for (int i = 0; ch.empty() || router::home_of(ch, 2) != 0; ++i) ch = std::string("batch").append(std::to_string(i));
+  recorder r;
+  bool subscribed = false, published = false;
+  c.on(0, [&](router& rt) {
+    subscribed = rt.subscribe(r, ch) != nullptr;
+    published = rt.publish(make_pub(ch, "b1"));
+  });
+  ASSERT_TRUE(subscribed);
+  ASSERT_TRUE(published);
+  for (int i = 0; i < 10000; ++i) {
+    bool got = false;
+    c.on(0, [&](router&) { got = !r.data.empty(); });
+    if (got) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::vector<std::string> data;
+  bool active = false;
+  c.on(0, [&](router&) {
+    data = r.data;
+    active = r.subscribed;
+  });
+  EXPECT_TRUE(active);
+  ASSERT_EQ(data.size(), 1u);
+  EXPECT_EQ(data[0], "b1");
 }
 
 }  // namespace

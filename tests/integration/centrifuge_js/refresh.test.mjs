@@ -13,6 +13,7 @@ import {
 
 let gw;
 const clients = [];
+const ended = async () => JSON.stringify((await gw.stats()).ended);
 
 before(async () => { gw = await startGateway({ config: configWith('client_expired_close_delay = "3s"'), shards: 2 }); });
 
@@ -52,7 +53,7 @@ test('control: a connection that never refreshes is closed 3005 (connection expi
     assert.equal(reply.expires, true, `connect reply: ${JSON.stringify(reply)}`);
     assert.ok(reply.ttl >= 1 && reply.ttl <= 2, `ttl: ${JSON.stringify(reply)}`);
     const closed = await raw.expectClose('expired connection', 15_000);
-    assert.equal(closed.code, 3005, `close: ${JSON.stringify(closed)}`);
+    assert.equal(closed.code, 3005, `close: ${JSON.stringify(closed)}; gateway ended counters: ${await ended()}`);
   } finally {
     raw.close();
   }
@@ -67,7 +68,7 @@ test('raw refresh command extends the connection', async () => {
     assert.equal(r.refresh.expires, true);
     assert.ok(r.refresh.ttl > 3000, `refresh ttl: ${JSON.stringify(r)}`);
     await sleep(6_000); // past the first exp + close delay
-    assert.equal(raw.closeInfo, undefined, `closed after refresh: ${JSON.stringify(raw.closeInfo)}`);
+    assert.equal(raw.closeInfo, undefined, `closed after refresh: ${JSON.stringify(raw.closeInfo)}; frames ${JSON.stringify(raw.frames)}; gateway ended counters: ${await ended()}`);
     const p = await raw.command({ ping: {} });
     assert.deepEqual(p, { id: p.id, ping: {} });
   } finally {

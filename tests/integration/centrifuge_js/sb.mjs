@@ -239,7 +239,9 @@ export class RawClient {
     this.waiters = [];
     this.closed = new Promise((resolve) => {
       this.ws.on('close', (code, reason) => {
-        this.closeInfo = { code, reason: reason.toString() };
+        // 1006 is ws's own code for "no close frame"; error says why
+        // (e.g. an invalid frame from the server).
+        this.closeInfo = { code, reason: reason.toString(), ...(this.error ? { clientError: String(this.error.message) } : {}) };
         resolve(this.closeInfo);
         this._poke();
       });
