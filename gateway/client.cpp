@@ -136,8 +136,7 @@ void client::on_timer(timer_node& n) {
         c.pong_check = false;
         if (c.awaiting_pong) return h.disconnect(c, proto::disconnect_code::no_pong, "no pong");
         auto rest = h._opts.ping_interval - h._opts.pong_timeout;
-        h._sessions.wheel().schedule(c, rest > std::chrono::milliseconds(1000) ? rest : std::chrono::milliseconds(1000));
-        h._sessions.arm_wheel();
+        h._sessions.schedule_timer(c, rest > std::chrono::milliseconds(1000) ? rest : std::chrono::milliseconds(1000));
         return;
       }
       if (c.exp > 0 && unix_now() > c.exp + h._opts.expired_close_delay.count() / 1000) {
@@ -149,8 +148,7 @@ void client::on_timer(timer_node& n) {
       h.reply_frame(c);
       c.awaiting_pong = true;
       c.pong_check = true;
-      h._sessions.wheel().schedule(c, h._opts.pong_timeout);
-      h._sessions.arm_wheel();
+      h._sessions.schedule_timer(c, h._opts.pong_timeout);
       return;
     }
     case state::closing:
@@ -191,8 +189,7 @@ void centrifuge_handler::on_open(session& s) {
   client* c = _clients->acquire(*this, s);
   s.user = c;
   // The connect command must arrive within the stale timeout.
-  _sessions.wheel().schedule(*c, _opts.stale_timeout);
-  _sessions.arm_wheel();
+  _sessions.schedule_timer(*c, _opts.stale_timeout);
 }
 
 void centrifuge_handler::on_close(session& s) {
@@ -366,8 +363,7 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
         c.subs.push_back({sub, 0, true});
         if (!sub->active) ++c.connect_waiting;
       }
-      _sessions.wheel().schedule(c, _opts.ping_interval);
-      _sessions.arm_wheel();
+      _sessions.schedule_timer(c, _opts.ping_interval);
       // Subscriptions already active (this shard receives the channel)
       // were confirmed inside subscribe(), before their entry existed, so
       // only the pending ones are waited for.

@@ -18,7 +18,7 @@ namespace sb {
 /// destroy it, but one instance is used by one thread at a time.
 class task {
  public:
-  static constexpr std::size_t inline_size = 48;
+  static constexpr std::size_t inline_size = 56;
 
   task() noexcept = default;
 

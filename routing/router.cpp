@@ -76,9 +76,12 @@ subscription* router::subscribe(subscriber& who, std::string_view channel) {
   if (!lc->registering) {
     lc->registering = true;
     unsigned home = home_of(channel, _mesh.shards());
-    router* self = this;
-    bool ok = send(home, [self, home, lc, name = std::string(channel)]() mutable {
-      self->_all[home]->on_register(self->_id, std::move(name), lc);
+    // The task runs on the home shard and touches only the home's router:
+    // never this one, which may be gone by then (shards stop one by one).
+    router* target = _all[home];
+    auto from = static_cast<std::uint16_t>(_id);
+    bool ok = send(home, [target, from, lc, name = std::string(channel)]() mutable {
+      target->on_register(from, std::move(name), lc);
     });
     if (!ok) {
       lc->registering = false;
@@ -111,10 +114,11 @@ void router::release_if_unused(local_channel* lc) {
   if (lc->active > 0 || lc->pending > 0) return;
   if (lc->registered) {
     unsigned home = home_of(lc->name, _mesh.shards());
-    router* self = this;
+    router* target = _all[home];
+    auto from = static_cast<std::uint16_t>(_id);
     // If the mesh refuses this, the home keeps forwarding to a shard that
     // drops the frames (it has no local channel): wasted work, not an error.
-    (void)send(home, [self, home, name = lc->name] { self->_all[home]->on_unregister(self->_id, name); });
+    (void)send(home, [target, from, name = lc->name] { target->on_unregister(from, name); });
   }
   _local.erase(std::string_view(lc->name));
   _local_pool.release(lc);

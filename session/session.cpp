@@ -465,8 +465,16 @@ void session_context::close_all() {
   _wheel_timer.cancel();
 }
 
-void session_context::schedule(session& s, std::chrono::milliseconds delay) {
-  _wheel.schedule(s, delay);
+void session_context::schedule(session& s, std::chrono::milliseconds delay) { schedule_timer(s, delay); }
+
+void session_context::schedule_timer(timer_node& n, std::chrono::milliseconds delay) {
+  // The wheel counts delays from its last advance. While it is empty its
+  // Asio timer is not armed and its clock stands still, so bring it to now
+  // first, or the delay would count from when it went idle and the timer
+  // would fire at once. (Empty: advancing fires nothing, so this is safe
+  // from inside any callback.)
+  if (_wheel.empty()) _wheel.advance(std::chrono::steady_clock::now());
+  _wheel.schedule(n, delay);
   arm_wheel();
 }
 

@@ -225,12 +225,14 @@ class session_context {
   boost::asio::io_context& io() noexcept { return _io; }
   timer_wheel& wheel() noexcept { return _wheel; }
   void set_handler(session_handler& h) noexcept { _handler = &h; }
-  /// Arms the shard's wheel timer after a timer was scheduled directly.
-  void arm_wheel();
+  /// Schedules any timer node (a session's or the application's) on the
+  /// shard's wheel, counting from now, and keeps the wheel's Asio timer armed.
+  void schedule_timer(timer_node& n, std::chrono::milliseconds delay);
 
  private:
   friend class session;
   void schedule(session& s, std::chrono::milliseconds delay);
+  void arm_wheel();
   void add_dirty(session& s);
   void flush_dirty();
   void bury(session& s);
