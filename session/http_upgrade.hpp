@@ -31,18 +31,25 @@ struct upgrade_result {
   upgrade_status status = upgrade_status::need_more;
   std::size_t consumed = 0;  // bytes of the request; bytes after it are the client's first frames
   std::string response;      // complete HTTP answer to write: 101 on accept, the error on reject
-  const char* reason = "";   // static label for metrics on reject ("origin", "bad_version", ...)
-  std::string subprotocol;   // chosen on accept ("" if none)
+  // Static label for metrics on reject: not_http, headers_too_large,
+  // http_version, bad_method, not_found, not_upgrade, no_host, bad_version,
+  // bad_key, body, origin.
+  const char* reason = "";
+  std::string subprotocol;  // chosen on accept ("" if none)
 };
 
-/// Owner shard's thread. `bytes`: everything received so far.
+/// Decides what to answer a new connection. Owner shard's thread (pure: no
+/// I/O, no state kept between calls). `bytes`: everything received so far,
+/// from the first byte; call again after every read while need_more. Errors
+/// are answers, never exceptions (only std::bad_alloc can escape).
 upgrade_result parse_upgrade(std::string_view bytes, const upgrade_options& opts);
 
 /// Sec-WebSocket-Accept for a key: base64(SHA-1(key + RFC 6455 GUID)). Any thread.
 std::string accept_key(std::string_view key);
 
 /// Centrifugo's origin rule. No Origin header: allowed. Empty allowed list:
-/// allowed only when the Origin's host[:port] equals Host (same origin).
+/// allowed only when the host[:port] of "scheme://host[:port]" equals Host,
+/// case-insensitively (same origin; "null" never is).
 /// Otherwise one pattern must match the whole origin, case-insensitively,
 /// where '*' matches any run of characters ("*" alone allows all). Any thread.
 bool check_origin(std::string_view origin, std::string_view host, const std::vector<std::string>& allowed);
