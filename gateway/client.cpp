@@ -2,9 +2,6 @@
 
 #include "session/centrifuge_json.hpp"
 
-#include <boost/container/small_vector.hpp>
-#include <boost/intrusive/list.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -32,89 +29,118 @@ void next_line(std::string& out) {
 // ---------------------------------------------------------------------------
 // client: the protocol state of one session
 
-struct client final : routing::subscriber, timer_node, boost::intrusive::list_base_hook<> {
+struct client final : routing::subscriber {
   enum class state : std::uint8_t { connecting, connect_pending, connected, closing };
 
-  struct sub_entry {
-    routing::subscription* sub;
-    std::uint32_t reply_id;  // subscribe command waiting for activation; 0 when none
-    bool server_side;        // from the connection token's `channels`
-  };
-
-  client(centrifuge_handler& h, session& s) : timer_node(&client::on_timer), handler(h), sess(s) {}
+  explicit client(session& s) : sess(s) {}
 
   void on_subscribed(routing::subscription& s, std::uint64_t offset) override;
   void deliver(const frame_ref& frame) override { (void)sess.send(frame); }
 
-  sub_entry* find(std::string_view channel) {
-    for (auto& e : subs) {
-      if (e.sub->name() == channel) return &e;
+  centrifuge_handler& handler() const noexcept {
+    return static_cast<centrifuge_handler&>(*sess.context().handler());
+  }
+
+  // The client's subscriptions are chained through the subscriptions
+  // themselves (subscription::next_of_owner): no vector per client.
+  // owner_tag: the subscribe command waiting for activation (0: none);
+  // owner_flag: server-side, from the connection token's `channels`.
+  routing::subscription* find(std::string_view channel) const {
+    for (auto* s = subs; s; s = s->next_of_owner) {
+      if (s->name() == channel) return s;
     }
     return nullptr;
   }
+  void add(routing::subscription* s, std::uint32_t reply_id, bool server_side) {
+    s->owner_tag = reply_id;
+    s->owner_flag = server_side;
+    s->next_of_owner = subs;
+    subs = s;
+    ++sub_count;
+  }
+  void remove(routing::subscription* s) {
+    for (auto** p = &subs; *p; p = &(*p)->next_of_owner) {
+      if (*p == s) {
+        *p = s->next_of_owner;
+        --sub_count;
+        return;
+      }
+    }
+  }
 
-  static void on_timer(timer_node& n);
+  /// The client id as text (a UUID); kept as 16 bytes.
+  std::array<char, 36> id_text() const noexcept;
+  std::string_view conn_info_view() const noexcept { return conn_info ? std::string_view(*conn_info) : std::string_view(); }
+
+  void on_deadline();  // the session timer we set passed
   void finish_connect(std::string& out);
 
-  centrifuge_handler& handler;
   session& sess;
-  std::string user;
-  std::array<char, 36> id{};  // client id (UUID text), inline: no heap per client
-  std::string_view id_view() const noexcept { return {id.data(), id.size()}; }
-  std::string conn_info;     // raw JSON from the token's `info`, or empty
-  std::int64_t exp = 0;      // connection expiry (unix seconds), 0: none
+  compact_string user;                       // 31 characters inline (std::string: 15)
+  std::array<std::uint8_t, 16> id{};        // client id (UUID bytes)
+  std::unique_ptr<const std::string> conn_info;  // raw JSON from the token's `info`; null when none
+  std::int64_t exp = 0;                     // connection expiry (unix seconds), 0: none
+  routing::subscription* subs = nullptr;    // newest first
+  client* next_of_user = nullptr;           // the user's next client on this shard (user index)
+  std::uint32_t connect_id = 0;             // connect command waiting for server-side subscriptions
+  std::uint32_t connect_waiting = 0;        // server-side subscriptions not active yet
+  std::uint16_t sub_count = 0;
   state st = state::connecting;
+  bool indexed = false;                     // in the handler's user index
   bool awaiting_pong = false;
-  bool pong_check = false;             // the armed deadline is the pong check, not the next ping
-  std::uint32_t connect_id = 0;        // connect command waiting for server-side subscriptions
-  std::uint32_t connect_waiting = 0;   // server-side subscriptions not active yet
-  centrifuge_handler::user_entry* user_index = nullptr;
-  boost::container::small_vector<sub_entry, 1> subs;
+  bool pong_check = false;                  // the armed deadline is the pong check, not the next ping
 };
 
-struct centrifuge_handler::user_entry {
-  explicit user_entry(std::string_view u) : user(u) {}
-  std::string user;
-  boost::intrusive::list<client, boost::intrusive::constant_time_size<true>> clients;
-};
+std::array<char, 36> client::id_text() const noexcept {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::array<char, 36> out;
+  std::size_t o = 0;
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
+    out[o++] = hex[id[i] >> 4];
+    out[o++] = hex[id[i] & 0xf];
+  }
+  return out;
+}
+
+std::string_view client_user(const client& c) noexcept { return c.user; }
 
 void client::on_subscribed(routing::subscription& s, std::uint64_t offset) {
-  for (auto& e : subs) {
-    if (e.sub != &s) continue;
-    auto& out = handler._out;
-    if (e.server_side) {
-      if (st == state::connect_pending && --connect_waiting == 0) {
-        // Every server-side subscription is live: now the connect reply.
-        out.clear();
-        finish_connect(out);
-        handler.reply_frame(*this);
-      }
-    } else if (e.reply_id) {
+  auto& h = handler();
+  auto& out = h._out;
+  if (s.owner_flag) {
+    if (st == state::connect_pending && --connect_waiting == 0) {
+      // Every server-side subscription is live: now the connect reply.
       out.clear();
-      proto::subscribe_result r;
-      r.offset = offset;
-      r.epoch = "";
-      proto::encode_subscribe_reply(out, e.reply_id, r);
-      e.reply_id = 0;
-      handler.reply_frame(*this);
+      finish_connect(out);
+      h.reply_frame(*this);
     }
-    return;
+  } else if (s.owner_tag) {
+    out.clear();
+    proto::subscribe_result r;
+    r.offset = offset;
+    r.epoch = "";
+    proto::encode_subscribe_reply(out, s.owner_tag, r);
+    s.owner_tag = 0;
+    h.reply_frame(*this);
   }
 }
 
 void client::finish_connect(std::string& out) {
+  auto& h = handler();
+  auto id_chars = id_text();
   proto::connect_result r;
-  r.client = id_view();
-  r.version = handler._opts.version;
+  r.client = std::string_view(id_chars.data(), id_chars.size());
+  r.version = h._opts.version;
   r.expires = exp > 0;
   r.ttl = exp > 0 ? static_cast<std::uint32_t>(std::max<std::int64_t>(exp - unix_now(), 0)) : 0;
-  r.ping = static_cast<std::uint32_t>(handler._opts.ping_interval.count() / 1000);
+  r.ping = static_cast<std::uint32_t>(h._opts.ping_interval.count() / 1000);
   r.pong = true;
-  for (auto& se : subs) {
-    if (!se.server_side) continue;
+  for (auto* s = subs; s; s = s->next_of_owner) {
+    if (!s->owner_flag) continue;
     proto::sub_position pos;
-    pos.channel = se.sub->name();
-    pos.offset = se.sub->channel->last_offset;
+    pos.channel = s->name();
+    pos.offset = s->channel->last_offset;
     r.subs.push_back(pos);
   }
   next_line(out);
@@ -122,9 +148,9 @@ void client::finish_connect(std::string& out) {
   st = state::connected;
 }
 
-void client::on_timer(timer_node& n) {
-  client& c = static_cast<client&>(n);
-  auto& h = c.handler;
+void client::on_deadline() {
+  client& c = *this;
+  auto& h = c.handler();
   switch (c.st) {
     case state::connecting:
     case state::connect_pending:
@@ -136,7 +162,7 @@ void client::on_timer(timer_node& n) {
         c.pong_check = false;
         if (c.awaiting_pong) return h.disconnect(c, proto::disconnect_code::no_pong, "no pong");
         auto rest = h._opts.ping_interval - h._opts.pong_timeout;
-        h._sessions.schedule_timer(c, rest > std::chrono::milliseconds(1000) ? rest : std::chrono::milliseconds(1000));
+        c.sess.set_timer(rest > std::chrono::milliseconds(1000) ? rest : std::chrono::milliseconds(1000));
         return;
       }
       if (c.exp > 0 && unix_now() > c.exp + h._opts.expired_close_delay.count() / 1000) {
@@ -148,7 +174,7 @@ void client::on_timer(timer_node& n) {
       h.reply_frame(c);
       c.awaiting_pong = true;
       c.pong_check = true;
-      h._sessions.schedule_timer(c, h._opts.pong_timeout);
+      c.sess.set_timer(h._opts.pong_timeout);
       return;
     }
     case state::closing:
@@ -166,40 +192,47 @@ centrifuge_handler::centrifuge_handler(const protocol_options& opts, routing::ro
   _out.reserve(4096);
 }
 
-centrifuge_handler::~centrifuge_handler() {
-  // Sessions end before the handler (shard shutdown closes them first).
-  for (auto& [name, entry] : _users) delete entry;
-}
+// Sessions end before the handler (shard shutdown closes them first), so
+// the user index is empty by now.
+centrifuge_handler::~centrifuge_handler() = default;
 
-std::array<char, 36> centrifuge_handler::new_client_id() {
+std::array<std::uint8_t, 16> centrifuge_handler::new_client_id() {
   // A random (version 4) UUID, as Centrifugo's client ids are.
   std::uint64_t a = _rng(), b = _rng();
   a = (a & 0xffffffffffff0fffull) | 0x0000000000004000ull;
   b = (b & 0x3fffffffffffffffull) | 0x8000000000000000ull;
-  char buf[40];
-  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
-                static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffull));
-  std::array<char, 36> id;
-  std::memcpy(id.data(), buf, id.size());
+  std::array<std::uint8_t, 16> id;
+  for (int i = 0; i < 8; ++i) {
+    id[i] = static_cast<std::uint8_t>(a >> (56 - 8 * i));
+    id[8 + i] = static_cast<std::uint8_t>(b >> (56 - 8 * i));
+  }
   return id;
 }
 
 void centrifuge_handler::on_open(session& s) {
-  client* c = _clients->acquire(*this, s);
+  client* c = _clients->acquire(s);
   s.user = c;
   // The connect command must arrive within the stale timeout.
-  _sessions.schedule_timer(*c, _opts.stale_timeout);
+  s.set_timer(_opts.stale_timeout);
 }
 
 void centrifuge_handler::on_close(session& s) {
   auto* c = static_cast<client*>(s.user);
   if (!c) return;
   s.user = nullptr;
-  for (auto& e : c->subs) _router.unsubscribe(e.sub);
-  c->subs.clear();
-  if (c->user_index) unindex_user(*c);
-  _clients->release(c);  // its timer_node cancels itself
+  for (auto* sub = c->subs; sub;) {
+    auto* next = sub->next_of_owner;
+    _router.unsubscribe(sub);
+    sub = next;
+  }
+  c->subs = nullptr;
+  c->sub_count = 0;
+  if (c->indexed) unindex_user(*c);
+  _clients->release(c);
+}
+
+void centrifuge_handler::on_timer(session& s) {
+  if (auto* c = static_cast<client*>(s.user)) c->on_deadline();
 }
 
 void centrifuge_handler::reply_frame(client& c) {
@@ -212,37 +245,48 @@ void centrifuge_handler::disconnect(client& c, std::uint16_t code, std::string_v
   if (c.st == client::state::closing) return;
   c.st = client::state::closing;
   _stats.disconnects.inc();
-  _sessions.wheel().cancel(c);
+  c.sess.cancel_timer();
   // Protocol v2 over WebSocket: the disconnect code and reason travel in
   // the close frame.
   c.sess.close(code, reason);
 }
 
+// The user index holds one client per user (the set's element, found by its
+// user); the user's other clients on this shard hang off it through
+// next_of_user. Most users have one connection per shard, and then the
+// index costs one 8-byte slot, nothing else.
 void centrifuge_handler::index_user(client& c) {
-  auto it = _users.find(std::string_view(c.user));
-  user_entry* e;
-  if (it == _users.end()) {
-    e = new user_entry(c.user);
-    _users.emplace(std::string_view(e->user), e);
-    _stats.users.inc();
-  } else {
-    e = it->second;
-  }
-  e->clients.push_back(c);
-  c.user_index = e;
+  c.indexed = true;
   _stats.clients.inc();
+  auto it = _users.find(std::string_view(c.user));
+  if (it == _users.end()) {
+    _users.insert(&c);
+    _stats.users.inc();
+    return;
+  }
+  client* head = *it;
+  c.next_of_user = head->next_of_user;
+  head->next_of_user = &c;
 }
 
 void centrifuge_handler::unindex_user(client& c) {
-  user_entry* e = c.user_index;
-  c.user_index = nullptr;
-  e->clients.erase(e->clients.iterator_to(c));
+  c.indexed = false;
   _stats.clients.dec();
-  if (e->clients.empty()) {
-    _users.erase(std::string_view(e->user));
-    delete e;
-    _stats.users.dec();
+  auto it = _users.find(std::string_view(c.user));
+  client* head = *it;
+  if (head == &c) {
+    _users.erase(it);
+    if (c.next_of_user) {
+      _users.insert(c.next_of_user);  // the same user: the same key
+    } else {
+      _stats.users.dec();
+    }
+  } else {
+    client* p = head;
+    while (p->next_of_user != &c) p = p->next_of_user;
+    p->next_of_user = c.next_of_user;
   }
+  c.next_of_user = nullptr;
 }
 
 std::size_t centrifuge_handler::disconnect_user(std::string_view user, std::uint16_t code, std::string_view reason) {
@@ -250,8 +294,8 @@ std::size_t centrifuge_handler::disconnect_user(std::string_view user, std::uint
   if (it == _users.end()) return 0;
   std::size_t n = 0;
   // disconnect() only starts the close; the index changes at on_close.
-  for (client& c : it->second->clients) {
-    disconnect(c, code, reason);
+  for (client* c = *it; c; c = c->next_of_user) {
+    disconnect(*c, code, reason);
     ++n;
   }
   return n;
@@ -346,9 +390,9 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
           return disconnect(c, proto::disconnect_code::invalid_token, "invalid token");
         }
       }
-      c.user = std::move(claims.user);
+      c.user = compact_string(claims.user);
       c.id = new_client_id();
-      c.conn_info = std::move(claims.info_json);
+      if (!claims.info_json.empty()) c.conn_info = std::make_unique<const std::string>(std::move(claims.info_json));
       c.exp = claims.expires_at();
       index_user(c);
       _stats.connects.inc();
@@ -356,14 +400,14 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
       c.connect_id = cmd.id;
       c.st = client::state::connect_pending;
       for (const auto& ch : claims.channels) {
-        if (c.find(ch) || c.subs.size() >= _opts.client_channel_limit) continue;
+        if (c.find(ch) || c.sub_count >= _opts.client_channel_limit) continue;
         if (_opts.rules.check_name(ch) != routing::name_check::ok) continue;
         routing::subscription* sub = _router.subscribe(c, ch);
         if (!sub) return disconnect(c, proto::disconnect_code::server_error, "internal server error");
-        c.subs.push_back({sub, 0, true});
+        c.add(sub, 0, true);
         if (!sub->active) ++c.connect_waiting;
       }
-      _sessions.schedule_timer(c, _opts.ping_interval);
+      c.sess.set_timer(_opts.ping_interval);
       // Subscriptions already active (this shard receives the channel)
       // were confirmed inside subscribe(), before their entry existed, so
       // only the pending ones are waited for.
@@ -388,7 +432,7 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
         _stats.subscribe_errors.inc();
         return error(already_subscribed, "already subscribed");
       }
-      if (c.subs.size() >= _opts.client_channel_limit) {
+      if (c.sub_count >= _opts.client_channel_limit) {
         _stats.subscribe_errors.inc();
         return error(limit_exceeded, "limit exceeded");
       }
@@ -422,7 +466,7 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
         return error(internal, "internal server error");
       }
       _stats.subscribes.inc();
-      c.subs.push_back({sub, sub->active ? 0u : cmd.id, false});
+      c.add(sub, sub->active ? 0u : cmd.id, false);
       if (sub->active) {
         // Already active: on_subscribed ran during subscribe() with no
         // reply id recorded; answer here.
@@ -435,10 +479,9 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
     }
 
     case method::unsubscribe: {
-      auto* e = c.find(cmd.unsubscribe.channel);
-      if (e) {
-        _router.unsubscribe(e->sub);
-        c.subs.erase(c.subs.begin() + (e - c.subs.data()));
+      if (auto* sub = c.find(cmd.unsubscribe.channel)) {
+        c.remove(sub);
+        _router.unsubscribe(sub);
         _stats.unsubscribes.inc();
       }
       next_line(_out);
@@ -470,8 +513,9 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
       pub->data.assign(req.data_json.empty() ? std::string_view("null") : req.data_json);
       pub->has_info = true;
       pub->info.user = c.user;
-      pub->info.client = c.id_view();
-      pub->info.conn_info = c.conn_info;
+      auto id_chars = c.id_text();
+      pub->info.client.assign(id_chars.data(), id_chars.size());
+      pub->info.conn_info = c.conn_info_view();
       if (!_router.publish(std::move(pub))) {
         _stats.publish_errors.inc();
         return error(too_many_requests, "too many requests");
@@ -492,7 +536,8 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
       c.exp = claims.expires_at();
       _stats.refreshes.inc();
       proto::refresh_result r;
-      r.client = c.id_view();
+      auto id_chars = c.id_text();
+      r.client = std::string_view(id_chars.data(), id_chars.size());
       r.version = _opts.version;
       r.expires = c.exp > 0;
       r.ttl = c.exp > 0 ? static_cast<std::uint32_t>(std::max<std::int64_t>(c.exp - unix_now(), 0)) : 0;

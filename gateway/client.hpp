@@ -8,13 +8,13 @@
 // its thread only; other shards are reached through the router's mesh.
 
 #include "gateway/jwt.hpp"
+#include "pool/compact_string.hpp"
 #include "pool/counter.hpp"
+#include "pool/keyed_set.hpp"
 #include "pool/object_pool.hpp"
 #include "routing/channel_rules.hpp"
 #include "routing/router.hpp"
 #include "session/session.hpp"
-
-#include <boost/unordered/unordered_flat_map.hpp>
 
 #include <array>
 #include <chrono>
@@ -56,6 +56,8 @@ struct protocol_stats {
 };
 
 struct client;
+/// The key of the user index (client.cpp).
+std::string_view client_user(const client& c) noexcept;
 
 /// The Centrifuge protocol handler of one shard.
 class centrifuge_handler final : public session_handler {
@@ -66,6 +68,7 @@ class centrifuge_handler final : public session_handler {
   void on_open(session& s) override;
   void on_message(session& s, ws::opcode op, std::span<const std::uint8_t> payload) override;
   void on_close(session& s) override;
+  void on_timer(session& s) override;
 
   /// Disconnects every local client of `user` (server API, issue 6).
   std::size_t disconnect_user(std::string_view user, std::uint16_t code, std::string_view reason);
@@ -77,7 +80,6 @@ class centrifuge_handler final : public session_handler {
 
  private:
   friend struct client;
-  struct user_entry;
 
   template <typename Command>
   void handle(client& c, const Command& cmd);
@@ -85,7 +87,7 @@ class centrifuge_handler final : public session_handler {
   void disconnect(client& c, std::uint16_t code, std::string_view reason);
   void index_user(client& c);
   void unindex_user(client& c);
-  std::array<char, 36> new_client_id();
+  std::array<std::uint8_t, 16> new_client_id();
 
   const protocol_options& _opts;
   routing::router& _router;
@@ -93,7 +95,7 @@ class centrifuge_handler final : public session_handler {
   protocol_stats _stats;
   struct client_pool;                     // object_pool<client>; client is defined in client.cpp
   std::unique_ptr<client_pool> _clients;
-  boost::unordered_flat_map<std::string_view, user_entry*> _users;
+  keyed_set<client, &client_user> _users;  // one client per user; see index_user
   std::string _out;  // replies of the frame being handled, newline-separated
   std::mt19937_64 _rng;
 };

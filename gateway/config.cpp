@@ -340,6 +340,14 @@ parse_result parse_command_line(int argc, char** argv) {
     check_mode(*mode, "--mode");
     cfg.mode = *mode;
   }
+  if (cfg.mode == "centrifuge" && cfg.websocket_ping_set && cfg.websocket_ping_interval_ms > 0) {
+    // The protocol's ping/pong watches Centrifuge clients, on the session's
+    // one timer (no second timer per connection); WebSocket pings would
+    // need that timer too.
+    throw config_error(
+        "config key 'websocket_ping_interval': in centrifuge mode clients are pinged by the protocol "
+        "(ping_interval, pong_timeout); WebSocket pings are for mode = \"echo\"");
+  }
   if (cfg.shards == 0) cfg.shards = std::max(1u, std::thread::hardware_concurrency());
   return {std::move(cfg), 0};
 }

@@ -9,12 +9,41 @@ namespace sb::routing {
 
 std::string_view subscription::name() const noexcept { return channel->name; }
 
+bool shard_set::insert(std::uint16_t shard) {
+  if (shard < 64) {
+    std::uint64_t bit = std::uint64_t{1} << shard;
+    bool added = (_low & bit) == 0;
+    _low |= bit;
+    return added;
+  }
+  if (!_high) _high = std::make_unique<std::vector<std::uint16_t>>();
+  auto pos = std::lower_bound(_high->begin(), _high->end(), shard);
+  if (pos != _high->end() && *pos == shard) return false;
+  _high->insert(pos, shard);
+  return true;
+}
+
+bool shard_set::erase(std::uint16_t shard) {
+  if (shard < 64) {
+    std::uint64_t bit = std::uint64_t{1} << shard;
+    bool had = (_low & bit) != 0;
+    _low &= ~bit;
+    return had;
+  }
+  if (!_high) return false;
+  auto pos = std::lower_bound(_high->begin(), _high->end(), shard);
+  if (pos == _high->end() || *pos != shard) return false;
+  _high->erase(pos);
+  if (_high->empty()) _high.reset();
+  return true;
+}
+
 router::router(unsigned shard_id, mesh& m, const std::vector<router*>& all, frame_pool& frames, push_encoder encode)
     : _id(shard_id), _mesh(m), _all(all), _frames(frames), _encode(encode) {}
 
 router::~router() {
   // Shutdown: sessions are gone, so are their subscriptions' owners.
-  for (auto& [name, lc] : _local) {
+  for (local_channel* lc : _local) {
     while (!lc->subs.empty()) {
       subscription& s = lc->subs.front();
       lc->subs.pop_front();
@@ -22,7 +51,7 @@ router::~router() {
     }
     _local_pool.release(lc);
   }
-  for (auto& [name, hc] : _home) _home_pool.release(hc);
+  for (home_channel* hc : _home) _home_pool.release(hc);
 }
 
 unsigned router::home_of(std::string_view channel, unsigned shards) noexcept {
@@ -55,10 +84,10 @@ bool router::send(unsigned to, task t) {
 subscription* router::subscribe(subscriber& who, std::string_view channel) {
   local_channel* lc;
   if (auto it = _local.find(channel); it != _local.end()) {
-    lc = it->second;
+    lc = *it;
   } else {
     lc = _local_pool.acquire(channel);
-    _local.emplace(std::string_view(lc->name), lc);
+    _local.insert(lc);
     _stats.local_channels.inc();
   }
   subscription* s = _sub_pool.acquire(lc, &who);
@@ -80,7 +109,7 @@ subscription* router::subscribe(subscriber& who, std::string_view channel) {
     // never this one, which may be gone by then (shards stop one by one).
     router* target = _all[home];
     auto from = static_cast<std::uint16_t>(_id);
-    bool ok = send(home, [target, from, lc, name = std::string(channel)]() mutable {
+    bool ok = send(home, [target, from, lc, name = compact_string(channel)]() mutable {
       target->on_register(from, std::move(name), lc);
     });
     if (!ok) {
@@ -120,7 +149,7 @@ void router::release_if_unused(local_channel* lc) {
     // drops the frames (it has no local channel): wasted work, not an error.
     (void)send(home, [target, from, name = lc->name] { target->on_unregister(from, name); });
   }
-  _local.erase(std::string_view(lc->name));
+  _local.erase(lc);
   _local_pool.release(lc);
   _stats.local_channels.dec();
 }
@@ -150,7 +179,7 @@ void router::on_registered(local_channel* lc, std::uint64_t offset) {
 void router::on_deliver(const publication_ptr& pub) {
   auto it = _local.find(std::string_view(pub->channel));
   if (it == _local.end()) return;  // the last subscriber left meanwhile
-  local_channel* lc = it->second;
+  local_channel* lc = *it;
   if (!lc->registered) return;     // cannot happen (FIFO), kept cheap and safe
   lc->last_offset = pub->offset;
   if (lc->active == 0) return;
@@ -180,17 +209,16 @@ bool router::publish(publication_ptr pub) {
 // ---------------------------------------------------------------------------
 // Home side
 
-void router::on_register(unsigned from, std::string channel, local_channel* lc) {
+void router::on_register(unsigned from, compact_string channel, local_channel* lc) {
   home_channel* hc;
   if (auto it = _home.find(std::string_view(channel)); it != _home.end()) {
-    hc = it->second;
+    hc = *it;
   } else {
     hc = _home_pool.acquire(channel);
-    _home.emplace(std::string_view(hc->name), hc);
+    _home.insert(hc);
     _stats.home_channels.inc();
   }
-  auto shard = static_cast<std::uint16_t>(from);
-  if (std::find(hc->shards.begin(), hc->shards.end(), shard) == hc->shards.end()) hc->shards.push_back(shard);
+  hc->shards.insert(static_cast<std::uint16_t>(from));
   std::uint64_t offset = hc->offset;
   router* sub_router = _all[from];
   if (from == _id) {
@@ -206,10 +234,8 @@ void router::on_register(unsigned from, std::string channel, local_channel* lc) 
 void router::on_unregister(unsigned from, std::string_view channel) {
   auto it = _home.find(channel);
   if (it == _home.end()) return;
-  home_channel* hc = it->second;
-  auto shard = static_cast<std::uint16_t>(from);
-  auto pos = std::find(hc->shards.begin(), hc->shards.end(), shard);
-  if (pos != hc->shards.end()) hc->shards.erase(pos);
+  home_channel* hc = *it;
+  hc->shards.erase(static_cast<std::uint16_t>(from));
   if (hc->shards.empty()) {
     _home.erase(it);
     _home_pool.release(hc);
@@ -224,17 +250,17 @@ void router::on_publish(publication_ptr pub) {
     _stats.publications_dropped.inc();
     return;
   }
-  home_channel* hc = it->second;
+  home_channel* hc = *it;
   pub->offset = ++hc->offset;
   _stats.publications_home.inc();
-  for (std::uint16_t shard : hc->shards) {
+  hc->shards.for_each([&](std::uint16_t shard) {
     if (shard == _id) {
       on_deliver(pub);
     } else {
       router* target = _all[shard];
       (void)send(shard, [target, p = pub] { target->on_deliver(p); });
     }
-  }
+  });
 }
 
 }  // namespace sb::routing

@@ -26,17 +26,18 @@
 // that shard's thread. Routers of other shards are reached only through
 // tasks on the mesh.
 
+#include "pool/compact_string.hpp"
 #include "pool/counter.hpp"
 #include "pool/frame_buffer.hpp"
+#include "pool/keyed_set.hpp"
 #include "pool/object_pool.hpp"
 #include "pool/task.hpp"
 #include "routing/publication.hpp"
 
-#include <boost/container/small_vector.hpp>
 #include <boost/intrusive/list.hpp>
-#include <boost/unordered/unordered_flat_map.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,11 +67,17 @@ class subscriber {
 
 /// One session's subscription to one channel on its shard. Owned by the
 /// router's pool; the subscriber keeps the pointer until it unsubscribes.
+/// 48 bytes: there is one per session per channel.
 class subscription : public boost::intrusive::list_base_hook<> {
  public:
   subscription(local_channel* c, subscriber* o) : channel(c), owner(o) {}
   local_channel* channel;
   subscriber* owner;       // null once cancelled while pending
+  // The owner's fields; the router never reads them. The owner chains its
+  // subscriptions here instead of keeping a vector of pointers beside them.
+  subscription* next_of_owner = nullptr;
+  std::uint32_t owner_tag = 0;  // e.g. the command waiting for activation
+  bool owner_flag = false;      // e.g. made by the server, not the client
   bool active = false;     // the home (or the local registration) confirmed it
   /// The channel's name (valid while the subscription exists).
   std::string_view name() const noexcept;
@@ -79,7 +86,7 @@ class subscription : public boost::intrusive::list_base_hook<> {
 /// A channel as one subscriber shard knows it.
 struct local_channel {
   explicit local_channel(std::string_view n) : name(n) {}
-  std::string name;
+  compact_string name;
   boost::intrusive::list<subscription, boost::intrusive::constant_time_size<false>> subs;
   std::uint32_t active = 0;        // active subscriptions
   std::uint32_t pending = 0;       // waiting for the home's answer
@@ -88,13 +95,39 @@ struct local_channel {
   std::uint64_t last_offset = 0;   // offset of the last publication delivered here
 };
 
+/// The shards that have subscribers of one channel: a bit per shard below
+/// 64 (16 bytes per channel, no allocation), a list beyond. Iterates in
+/// increasing shard order.
+class shard_set {
+ public:
+  bool insert(std::uint16_t shard);  // false when already present
+  bool erase(std::uint16_t shard);   // false when absent
+  bool empty() const noexcept { return _low == 0 && (!_high || _high->empty()); }
+  template <typename F>
+  void for_each(F&& f) const {
+    for (std::uint64_t bits = _low; bits != 0; bits &= bits - 1) {
+      f(static_cast<std::uint16_t>(__builtin_ctzll(bits)));
+    }
+    if (_high) {
+      for (std::uint16_t s : *_high) f(s);
+    }
+  }
+
+ private:
+  std::uint64_t _low = 0;
+  std::unique_ptr<std::vector<std::uint16_t>> _high;  // shards >= 64, sorted
+};
+
 /// A channel as its home shard knows it.
 struct home_channel {
   explicit home_channel(std::string_view n) : name(n) {}
-  std::string name;
-  boost::container::small_vector<std::uint16_t, 4> shards;  // shards with subscribers
-  std::uint64_t offset = 0;                                  // of the last publication
+  compact_string name;
+  shard_set shards;          // shards with subscribers
+  std::uint64_t offset = 0;  // of the last publication
 };
+
+inline std::string_view local_channel_name(const local_channel& c) noexcept { return c.name; }
+inline std::string_view home_channel_name(const home_channel& c) noexcept { return c.name; }
 
 /// Encodes a publication into a complete WebSocket frame (protocol-specific,
 /// set by gateway/). Called once per publication per subscriber shard.
@@ -145,7 +178,7 @@ class router {
 
  private:
   // Home side.
-  void on_register(unsigned from, std::string channel, local_channel* lc);
+  void on_register(unsigned from, compact_string channel, local_channel* lc);
   void on_unregister(unsigned from, std::string_view channel);
   void on_publish(publication_ptr pub);
   // Subscriber side.
@@ -160,9 +193,9 @@ class router {
   frame_pool& _frames;
   push_encoder _encode;
   router_stats _stats;
-  // Keys view into the pooled objects' names (which never move).
-  boost::unordered_flat_map<std::string_view, local_channel*> _local;
-  boost::unordered_flat_map<std::string_view, home_channel*> _home;
+  // Pooled records found by the name they hold (8-byte slots).
+  keyed_set<local_channel, &local_channel_name> _local;
+  keyed_set<home_channel, &home_channel_name> _home;
   object_pool<local_channel> _local_pool;
   object_pool<home_channel> _home_pool;
   object_pool<subscription> _sub_pool;

@@ -393,6 +393,11 @@ void session::on_deadline(timer_node& node) {
     case phase::handshake:
       return s.end(end_reason::handshake_timeout);
     case phase::open:
+      if (opts.ping_interval.count() == 0) {
+        // No WebSocket ping: the node is the application's (set_timer).
+        if (s._ctx._handler) s._ctx._handler->on_timer(s);
+        return;
+      }
       if (s._awaiting_pong) {
         if (!s._received) return s.end(end_reason::no_pong);  // dead peer or half-open socket
         s._awaiting_pong = false;
@@ -412,6 +417,16 @@ void session::on_deadline(timer_node& node) {
     case phase::dead:
       return;
   }
+}
+
+void session::set_timer(std::chrono::milliseconds delay) {
+  assert(_phase == phase::open && _ctx._opts.ping_interval.count() == 0);
+  if (_phase != phase::open) return;
+  _ctx.schedule(*this, delay);
+}
+
+void session::cancel_timer() {
+  if (_phase == phase::open) _ctx._wheel.cancel(*this);
 }
 
 // ---------------------------------------------------------------------------

@@ -116,6 +116,8 @@ class session_handler {
   virtual void on_message(session& s, ws::opcode op, std::span<const std::uint8_t> payload) = 0;
   /// The session ended (after on_open); it is freed at the end of the loop turn.
   virtual void on_close(session& s) = 0;
+  /// The deadline set with session::set_timer passed (the session is open).
+  virtual void on_timer(session& s) { (void)s; }
 };
 
 /// Diagnostic handler (`--mode echo`): sends every message back as it came.
@@ -147,6 +149,14 @@ class session : public boost::intrusive::list_base_hook<>, private timer_node {
   void close(std::uint16_t code, std::string_view reason);
   /// Ends the connection at once (no close frame).
   void abort(end_reason why);
+
+  /// The application's deadline, kept on the session's own timer node so a
+  /// connection carries one node, not two: the handler's on_timer runs when
+  /// it passes. Replaces an earlier deadline. Only while open and with the
+  /// session's WebSocket ping off (options().ping_interval == 0, as in
+  /// centrifuge mode); closing takes the node back for the close timeout.
+  void set_timer(std::chrono::milliseconds delay);
+  void cancel_timer();
 
   phase state() const noexcept { return _phase; }
   session_context& context() noexcept { return _ctx; }
@@ -225,6 +235,7 @@ class session_context {
   boost::asio::io_context& io() noexcept { return _io; }
   timer_wheel& wheel() noexcept { return _wheel; }
   void set_handler(session_handler& h) noexcept { _handler = &h; }
+  session_handler* handler() const noexcept { return _handler; }
   /// Schedules any timer node (a session's or the application's) on the
   /// shard's wheel, counting from now, and keeps the wheel's Asio timer armed.
   void schedule_timer(timer_node& n, std::chrono::milliseconds delay);

@@ -77,3 +77,24 @@ TEST(config_file, missing_file_is_an_error) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(command_line, centrifuge_mode_refuses_websocket_pings) {
+  // Centrifuge clients are watched by protocol pings on the session's one
+  // timer; a WebSocket ping period would need it too.
+  std::string path = write_temp("websocket_ping_interval = \"5s\"\n");
+  std::string prog = "switchboard", flag = "--config";
+  char* argv[] = {prog.data(), flag.data(), path.data()};
+  EXPECT_THROW(sb::parse_command_line(3, argv), sb::config_error);
+  std::string mode = "--mode", echo = "echo";
+  char* argv_echo[] = {prog.data(), flag.data(), path.data(), mode.data(), echo.data()};
+  auto r = sb::parse_command_line(5, argv_echo);
+  ASSERT_TRUE(r.cfg);
+  EXPECT_EQ(r.cfg->websocket_ping_interval_ms, 5000u);
+  std::string off = write_temp("websocket_ping_interval = \"0s\"\n");
+  char* argv_off[] = {prog.data(), flag.data(), off.data()};
+  EXPECT_NO_THROW(sb::parse_command_line(3, argv_off));
+}
+
+}  // namespace
