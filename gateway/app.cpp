@@ -2,6 +2,7 @@
 
 #include "gateway/client.hpp"
 #include "gateway/jwt.hpp"
+#include "gateway/memory_stats.hpp"
 #include "gateway/shard.hpp"
 #include "routing/router.hpp"
 #include "ops/http_server.hpp"
@@ -122,9 +123,9 @@ std::string protocol_json(const centrifuge_handler* h) {
   if (!h) return {};
   const auto& st = h->stats();
   return fmt::format(
-      R"("clients":{},"users":{},"connects":{},"connect_errors":{},"subscribes":{},"subscribe_errors":{},)"
+      R"("client_records":{},"clients":{},"users":{},"connects":{},"connect_errors":{},"subscribes":{},"subscribe_errors":{},)"
       R"("unsubscribes":{},"publishes":{},"publish_errors":{},"refreshes":{},"bad_requests":{},"disconnects":{})",
-      st.clients.get(), st.users.get(), st.connects.get(), st.connect_errors.get(), st.subscribes.get(),
+      st.client_records.get(), st.clients.get(), st.users.get(), st.connects.get(), st.connect_errors.get(), st.subscribes.get(),
       st.subscribe_errors.get(), st.unsubscribes.get(), st.publishes.get(), st.publish_errors.get(),
       st.refreshes.get(), st.bad_requests.get(), st.disconnects.get());
 }
@@ -176,9 +177,15 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
     if (!totals.empty()) totals += ',';
     totals += fmt::format(R"("{}":{})", to_string(static_cast<end_reason>(i)), ended[i]);
   }
+  memory_figures mem = read_memory_figures();
+  std::string memory = fmt::format(R"("rss_bytes":{})", mem.rss_bytes);
+  if (mem.jemalloc) {
+    memory += fmt::format(R"(,"jemalloc":{{"allocated":{},"active":{},"resident":{},"mapped":{}}})",
+                          mem.jemalloc->allocated, mem.jemalloc->active, mem.jemalloc->resident, mem.jemalloc->mapped);
+  }
   return fmt::format(R"({{"shards":{},"connections":{},"open":{},"handshaking":{},"accepted":{},)"
-                     R"("connection_capacity":{},"ended":{{{}}},"per_shard":[{}]}})",
-                     shards.size(), total, open, handshaking, accepted, fd_cap * shards.size(), totals, per) +
+                     R"("connection_capacity":{},"ended":{{{}}},"memory":{{{}}},"per_shard":[{}]}})",
+                     shards.size(), total, open, handshaking, accepted, fd_cap * shards.size(), totals, memory, per) +
          "\n";
 }
 

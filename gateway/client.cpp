@@ -211,6 +211,7 @@ std::array<std::uint8_t, 16> centrifuge_handler::new_client_id() {
 
 void centrifuge_handler::on_open(session& s) {
   client* c = _clients->acquire(s);
+  _stats.client_records.inc();
   s.user = c;
   // The connect command must arrive within the stale timeout.
   s.set_timer(_opts.stale_timeout);
@@ -229,6 +230,7 @@ void centrifuge_handler::on_close(session& s) {
   c->sub_count = 0;
   if (c->indexed) unindex_user(*c);
   _clients->release(c);
+  _stats.client_records.dec();
 }
 
 void centrifuge_handler::on_timer(session& s) {

@@ -51,6 +51,7 @@ struct protocol_stats {
   counter refreshes;
   counter bad_requests;     // disconnects for malformed commands
   counter disconnects;      // every disconnect we initiated
+  counter client_records;   // client state records alive (every open session, connected or not)
   counter clients;          // connected clients now
   counter users;            // distinct users with a client on this shard now
 };
