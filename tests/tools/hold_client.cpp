@@ -37,8 +37,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <string_view>
@@ -46,47 +44,19 @@
 #include <string>
 #include <vector>
 
+#include "bench/swload/wire.hpp"
+
 namespace {
 
 enum class state : unsigned char { idle, connecting, upgrading, cf_connecting, open, closed };
 
-std::string b64url(const unsigned char* p, std::size_t n) {
-  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  for (std::size_t i = 0; i < n; i += 3) {
-    unsigned v = p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-    out += a[(v >> 18) & 63];
-    out += a[(v >> 12) & 63];
-    if (i + 1 < n) out += a[(v >> 6) & 63];
-    if (i + 2 < n) out += a[v & 63];
-  }
-  return out;
-}
-
 // An HS256 connection JWT for `user`, subscribed server-side to its
-// personal channel "personal:#<user>".
+// personal channel "personal:#<user>", as a masked client text frame (the
+// token and frame helpers are swload's: bench/swload/wire.hpp).
 std::string connect_frame(const std::string& secret, const std::string& user) {
-  std::string header = R"({"alg":"HS256","typ":"JWT"})";
-  std::string claims = R"({"sub":")" + user + R"(","channels":["personal:#)" + user + R"("]})";
-  std::string signing = b64url(reinterpret_cast<const unsigned char*>(header.data()), header.size()) + "." +
-                        b64url(reinterpret_cast<const unsigned char*>(claims.data()), claims.size());
-  unsigned char mac[32];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(signing.data()), signing.size(), mac, &len);
-  std::string cmd = R"({"id":1,"connect":{"token":")" + signing + "." + b64url(mac, len) + R"("}})";
-  // Masked client text frame, zero mask key (payload unchanged).
-  std::string frame;
-  frame += static_cast<char>(0x81);
-  if (cmd.size() < 126) {
-    frame += static_cast<char>(0x80 | cmd.size());
-  } else {
-    frame += static_cast<char>(0x80 | 126);
-    frame += static_cast<char>((cmd.size() >> 8) & 0xff);
-    frame += static_cast<char>(cmd.size() & 0xff);
-  }
-  frame.append(4, '\0');
-  frame += cmd;
+  std::string cmd = swload::wire::connect_command(secret, user, "personal:#" + user);
+  std::string frame(cmd.size() + swload::wire::max_client_header, '\0');
+  frame.resize(swload::wire::text_frame(frame.data(), cmd));
   return frame;
 }
 

@@ -1,0 +1,431 @@
+// swload: a lean WebSocket client fleet for side-by-side benchmarks
+// (bench/scenarios/peers.sh). This file is the parent: it parses the flags,
+// forks the workers (worker.cpp), relays the phase changes between them,
+// prints a progress line every second on stderr, and at the end a summary
+// and exactly one line of JSON starting with {"swload": on stdout.
+//
+// Exit: 0 when every connection became ready and stayed, and nothing was
+// lost; 1 otherwise; 2 on bad flags; 3 on --timeout.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "swload.hpp"
+
+namespace {
+
+using namespace swload;
+
+constexpr long max_per_worker = 19000;
+
+const char* usage_text =
+    "usage: swload --port PORT [options]\n"
+    "  --host IP              server address (127.0.0.1)\n"
+    "  -n N                   clients (1000)\n"
+    "  --procs P              worker processes (ceil(N/15000)); at most 19000 connections each\n"
+    "  --src A-B              source address range (127.0.0.2-127.0.0.254), rotated per connection\n"
+    "  --rate R               connects per second, all workers (20000)\n"
+    "  --inflight K           handshakes outstanding, all workers (2000)\n"
+    "  --proto P              centrifuge (default) or raw ('sub T' / 'pub T PAYLOAD' / 'ok')\n"
+    "  --path PATH            upgrade path (/connection/websocket; raw: /)\n"
+    "  --secret S             HS256 key for connection tokens (centrifuge)\n"
+    "  --user T               token sub template, {i} = client index (u{i})\n"
+    "  --personal T           token channels claim template, e.g. personal:#u{i} (none)\n"
+    "  --scenario S           idle | broadcast | chat (idle)\n"
+    "  --hold S               idle: seconds to hold once all are ready (5)\n"
+    "  --channel C            idle/broadcast channel (chat:bcast; raw: bcast)\n"
+    "  --pub-rate R           broadcast: publications per second (20)\n"
+    "  --duration S           broadcast/chat: seconds of publishing (10)\n"
+    "  --drain S              seconds to wait for deliveries after publishing (5)\n"
+    "  --room-size K          chat: clients per room chat:room{j} (10)\n"
+    "  --msg-rate R           chat: publications per client per second (1)\n"
+    "  --timeout S            hard bound on the whole run (120)\n"
+    "  --handshake-timeout S  a connection not ready this long fails (15)\n"
+    "  --server-pid PID       sample this server's RSS (before, and --settle s after all ready) and CPU (run window)\n"
+    "  --settle S             (1)\n";
+
+[[noreturn]] void usage_error(const std::string& what) {
+  std::fprintf(stderr, "swload: %s\n%s", what.c_str(), usage_text);
+  std::exit(2);
+}
+
+double to_double(const std::string& flag, const char* v) {
+  char* end = nullptr;
+  double d = std::strtod(v, &end);
+  if (end == v || *end != '\0' || !(d >= 0)) usage_error("bad value for " + flag + ": " + v);
+  return d;
+}
+
+std::uint32_t to_addr(const std::string& s) {
+  in_addr a{};
+  if (inet_pton(AF_INET, s.c_str(), &a) != 1) usage_error("bad address " + s);
+  return ntohl(a.s_addr);
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  std::string src = "127.0.0.2-127.0.0.254";
+  for (int i = 1; i < argc; ++i) {
+    std::string f = argv[i];
+    if (f == "-h" || f == "--help") {
+      std::fputs(usage_text, stdout);
+      std::exit(0);
+    }
+    if (i + 1 >= argc) usage_error("missing value for " + f);
+    const char* v = argv[++i];
+    auto num = [&] { return to_double(f, v); };
+    if (f == "--host") o.host = v;
+    else if (f == "--port") o.port = static_cast<int>(num());
+    else if (f == "-n") o.n = static_cast<long>(num());
+    else if (f == "--procs") o.procs = static_cast<int>(num());
+    else if (f == "--src") src = v;
+    else if (f == "--rate") o.rate = num();
+    else if (f == "--inflight") o.inflight = static_cast<int>(num());
+    else if (f == "--proto") {
+      if (std::string(v) == "centrifuge") o.proto = protocol::centrifuge;
+      else if (std::string(v) == "raw") o.proto = protocol::raw;
+      else usage_error("unknown protocol " + std::string(v));
+    }
+    else if (f == "--path") o.path = v;
+    else if (f == "--secret") o.secret = v;
+    else if (f == "--user") o.user = v;
+    else if (f == "--personal") o.personal = v;
+    else if (f == "--scenario") {
+      std::string s = v;
+      if (s == "idle") o.scen = scenario::idle;
+      else if (s == "broadcast") o.scen = scenario::broadcast;
+      else if (s == "chat") o.scen = scenario::chat;
+      else usage_error("unknown scenario " + s);
+    }
+    else if (f == "--hold") o.hold = num();
+    else if (f == "--channel") o.channel = v;
+    else if (f == "--pub-rate") o.pub_rate = num();
+    else if (f == "--duration") o.duration = num();
+    else if (f == "--drain") o.drain = num();
+    else if (f == "--room-size") o.room_size = static_cast<long>(num());
+    else if (f == "--msg-rate") o.msg_rate = num();
+    else if (f == "--timeout") o.timeout = num();
+    else if (f == "--handshake-timeout") o.handshake_timeout = num();
+    else if (f == "--server-pid") o.server_pid = static_cast<pid_t>(num());
+    else if (f == "--settle") o.settle = num();
+    else usage_error("unknown flag " + f);
+  }
+  auto dash = src.find('-');
+  o.src_first = to_addr(src.substr(0, dash));
+  o.src_last = dash == std::string::npos ? o.src_first : to_addr(src.substr(dash + 1));
+  if (o.src_last < o.src_first) usage_error("empty source range " + src);
+  if (o.port <= 0 || o.port > 65535) usage_error("--port is required");
+  if (o.n < 1) usage_error("-n must be at least 1");
+  if (o.room_size < 1) usage_error("--room-size must be at least 1");
+  if (o.rate <= 0 || o.inflight < 1) usage_error("--rate and --inflight must be positive");
+  if (o.scen == scenario::broadcast && o.pub_rate <= 0) usage_error("--pub-rate must be positive");
+  if (o.scen == scenario::chat && o.msg_rate <= 0) usage_error("--msg-rate must be positive");
+  if (o.proto == protocol::centrifuge && o.secret.empty()) usage_error("--secret is required with --proto centrifuge");
+  if (o.path.empty()) o.path = o.proto == protocol::centrifuge ? "/connection/websocket" : "/";
+  if (o.channel.empty()) o.channel = o.proto == protocol::centrifuge ? "chat:bcast" : "bcast";
+  if (o.procs == 0) o.procs = static_cast<int>((o.n + 14999) / 15000);
+  return o;
+}
+
+// Client ranges per worker. Chat rooms never straddle two workers, so each
+// worker can tell what its clients are owed.
+std::vector<worker_plan> split(const options& o) {
+  std::vector<worker_plan> plans;
+  long unit = o.scen == scenario::chat ? o.room_size : 1;
+  long units = (o.n + unit - 1) / unit;
+  int procs = static_cast<int>(std::min<long>(o.procs, units));
+  for (int w = 0; w < procs; ++w) {
+    long first = std::min(o.n, units * w / procs * unit);
+    long last = std::min(o.n, units * (w + 1) / procs * unit);
+    bool pub = w == 0 && o.scen == scenario::broadcast;
+    if (last - first + (pub ? 1 : 0) > max_per_worker) {
+      usage_error("more than " + std::to_string(max_per_worker) + " connections per worker: raise --procs");
+    }
+    plans.push_back({w, procs, first, last, pub, -1, -1});
+  }
+  return plans;
+}
+
+double server_cpu_s(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = std::fopen(path, "r");
+  if (!f) return -1;
+  char buf[1024];
+  std::size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  // Fields after the command's closing parenthesis: state is field 3, utime 14, stime 15.
+  const char* p = std::strrchr(buf, ')');
+  if (!p) return -1;
+  unsigned long long ut = 0, st = 0;
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
+  return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+bool read_all(int fd, void* p, std::size_t n) {
+  char* c = static_cast<char*>(p);
+  while (n > 0) {
+    ssize_t r = ::read(fd, c, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    c += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+void tell(int fd, command_kind kind, std::int64_t value) {
+  command c{kind, value};
+  (void)!::write(fd, &c, sizeof(c));
+}
+
+counters sum(const std::vector<counters>& all) {
+  counters t;
+  t.first_connect_ns = 0;
+  for (const auto& c : all) {
+    t.started += c.started;
+    t.ready += c.ready;
+    for (int r = 0; r < reasons; ++r) t.failed[r] += c.failed[r];
+    t.pubs += c.pubs;
+    t.pub_errors += c.pub_errors;
+    t.expected += c.expected;
+    t.delivered += c.delivered;
+    t.dup += c.dup;
+    if (c.first_connect_ns && (!t.first_connect_ns || c.first_connect_ns < t.first_connect_ns)) t.first_connect_ns = c.first_connect_ns;
+    t.all_ready_ns = std::max(t.all_ready_ns, c.all_ready_ns);
+    t.last_delivery_ns = std::max(t.last_delivery_ns, c.last_delivery_ns);
+    t.rss_delta_kib += c.rss_delta_kib;
+    if (c.last_close_code) t.last_close_code = c.last_close_code;
+    if (c.last_errno) t.last_errno = c.last_errno;
+  }
+  return t;
+}
+
+std::string failures(const counters& c) {
+  std::string s;
+  for (int r = 0; r < reasons; ++r) {
+    if (!c.failed[r]) continue;
+    s += (s.empty() ? "" : ", ") + std::string(reason_name(r)) + " " + std::to_string(c.failed[r]);
+  }
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o = parse(argc, argv);
+  std::vector<worker_plan> plans = split(o);
+  const bool publishes = o.scen != scenario::idle;
+  ::signal(SIGPIPE, SIG_IGN);
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+
+  long server_rss0 = o.server_pid ? vm_rss_kib(o.server_pid) : -1;
+  std::vector<pid_t> pids;
+  std::vector<int> ups, downs;
+  for (auto& plan : plans) {
+    int up[2], down[2];
+    if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0) {
+      std::perror("swload: pipe");
+      return 1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+      std::perror("swload: fork");
+      return 1;
+    }
+    if (pid == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      for (int fd : ups) ::close(fd);
+      for (int fd : downs) ::close(fd);
+      ::close(up[0]);
+      ::close(down[1]);
+      plan.to_parent = up[1];
+      plan.from_parent = down[0];
+      std::_Exit(run_worker(o, plan));
+    }
+    ::close(up[1]);
+    ::close(down[0]);
+    pids.push_back(pid);
+    ups.push_back(up[0]);
+    downs.push_back(down[1]);
+  }
+
+  const std::size_t procs = plans.size();
+  std::vector<counters> latest(procs);
+  std::vector<bool> done(procs, false), gone(procs, false);
+  std::size_t ready_workers = 0, finals = 0;
+  histogram hist;
+  const std::int64_t start = now_ns();
+  const std::int64_t deadline = start + static_cast<std::int64_t>(o.timeout * 1e9);
+  const double planned = o.scen == scenario::idle ? o.hold : o.duration;
+  std::int64_t t0 = 0, last_progress = start;
+  std::uint64_t last_delivered = 0;
+  long server_rss1 = -1;
+  double server_cpu0 = -1, server_cpu1 = -1;
+  bool timed_out = false, worker_died = false;
+  std::vector<pollfd> pfds(procs);
+  for (std::size_t w = 0; w < procs; ++w) pfds[w] = {ups[w], POLLIN, 0};
+
+  while (finals + std::count(gone.begin(), gone.end(), true) < procs) {
+    std::int64_t now = now_ns();
+    if (now >= deadline) {
+      timed_out = true;
+      break;
+    }
+    if (now - last_progress >= 1'000'000'000) {
+      counters t = sum(latest);
+      if (planned > 3 || now - start > 3'000'000'000) {
+        std::fprintf(stderr, "swload %6.1fs  started %llu  ready %llu  failed %llu%s%s%s", (now - start) / 1e9,
+                     static_cast<unsigned long long>(t.started), static_cast<unsigned long long>(t.ready),
+                     static_cast<unsigned long long>(t.failed_total()), t.failed_total() ? " (" : "",
+                     failures(t).c_str(), t.failed_total() ? ")" : "");
+        if (publishes) {
+          std::fprintf(stderr, "  pubs %llu  delivered %llu  %.0f msgs/s", static_cast<unsigned long long>(t.pubs),
+                       static_cast<unsigned long long>(t.delivered),
+                       static_cast<double>(t.delivered - last_delivered) * 1e9 / static_cast<double>(now - last_progress));
+        }
+        std::fputc('\n', stderr);
+      }
+      last_delivered = t.delivered;
+      last_progress = now;
+    }
+    int n = poll(pfds.data(), pfds.size(), 100);
+    for (std::size_t w = 0; n > 0 && w < procs; ++w) {
+      if (!(pfds[w].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      report r{};
+      if (!read_all(ups[w], &r, sizeof(r))) {
+        // EOF before the final report: the worker died.
+        gone[w] = !done[w];
+        worker_died = worker_died || !done[w];
+        pfds[w].fd = -1;
+        continue;
+      }
+      latest[w] = r.c;
+      switch (r.kind) {
+        case report_kind::progress:
+          break;
+        case report_kind::ready:
+          if (++ready_workers == procs) {
+            if (o.server_pid) {
+              ::usleep(static_cast<useconds_t>(o.settle * 1e6));
+              server_rss1 = vm_rss_kib(o.server_pid);
+              server_cpu0 = server_cpu_s(o.server_pid);
+            }
+            t0 = now_ns() + 100'000'000;  // every worker hears `go` before it
+            for (int fd : downs) tell(fd, command_kind::go, t0);
+          }
+          break;
+        case report_kind::published:
+          for (int fd : downs) tell(fd, command_kind::expect, static_cast<std::int64_t>(r.c.pubs));
+          break;
+        case report_kind::final: {
+          histogram h;
+          if (!read_all(ups[w], &h, sizeof(h))) {
+            gone[w] = true;
+            worker_died = true;
+            break;
+          }
+          hist.merge(h);
+          done[w] = true;
+          pfds[w].fd = -1;
+          ++finals;
+          break;
+        }
+      }
+    }
+  }
+  if (o.server_pid) server_cpu1 = server_cpu_s(o.server_pid);
+  for (std::size_t w = 0; w < procs; ++w) {
+    if (!done[w] && !gone[w]) ::kill(pids[w], SIGKILL);
+  }
+  for (pid_t pid : pids) waitpid(pid, nullptr, 0);
+  rusage ru_children{}, ru_self{};
+  getrusage(RUSAGE_CHILDREN, &ru_children);
+  getrusage(RUSAGE_SELF, &ru_self);
+  auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  double cpu_s = tv(ru_children.ru_utime) + tv(ru_children.ru_stime) + tv(ru_self.ru_utime) + tv(ru_self.ru_stime);
+
+  counters t = sum(latest);
+  if (o.scen == scenario::broadcast) t.expected = latest[0].pubs * t.ready;  // one publisher, every ready client subscribed
+  std::uint64_t failed = t.failed_total() + (o.n - std::min<std::uint64_t>(o.n, t.ready + t.failed_total()));
+  double connect_s = t.all_ready_ns > t.first_connect_ns ? (t.all_ready_ns - t.first_connect_ns) / 1e9 : 0;
+  double handshake_rate = connect_s > 0 ? static_cast<double>(t.ready) / connect_s : 0;
+  auto unique = static_cast<long long>(t.delivered - t.dup);
+  long long lost = static_cast<long long>(t.expected) - unique;
+  // Deliveries per second over the publishing window, or until the last
+  // delivery when the server fell behind.
+  double window_s = t0 ? std::max(o.duration, (t.last_delivery_ns - t0) / 1e9) : 0;
+  double deliveries_per_s = publishes && window_s > 0 ? static_cast<double>(t.delivered) / window_s : 0;
+  std::uint64_t connections = t.ready + (o.scen == scenario::broadcast ? 1 : 0);
+  double rss_per_conn = connections ? static_cast<double>(t.rss_delta_kib) * 1024 / static_cast<double>(connections) : 0;
+  double server_rss_per_conn =
+      server_rss0 >= 0 && server_rss1 >= 0 && connections ? static_cast<double>(server_rss1 - server_rss0) * 1024 / static_cast<double>(connections) : -1;
+  double server_cpu = server_cpu0 >= 0 && server_cpu1 >= 0 ? server_cpu1 - server_cpu0 : -1;
+  double server_us_per_delivery = server_cpu >= 0 && t.delivered ? server_cpu * 1e6 / static_cast<double>(t.delivered) : -1;
+  auto pct = [&](double q) { return static_cast<unsigned long long>(hist.percentile(q)); };
+  const char* scen_name = o.scen == scenario::idle ? "idle" : o.scen == scenario::broadcast ? "broadcast" : "chat";
+  const char* proto_name = o.proto == protocol::centrifuge ? "centrifuge" : "raw";
+
+  std::printf("swload %s (%s), %ld clients, %zu workers%s%s\n", scen_name, proto_name, o.n, procs,
+              timed_out ? "  ** TIMEOUT **" : "", worker_died ? "  ** WORKER DIED **" : "");
+  std::printf("  connections: %llu ready, %llu failed%s%s%s in %.2f s (%.0f handshakes/s)\n",
+              static_cast<unsigned long long>(t.ready), static_cast<unsigned long long>(failed), failed ? " (" : "",
+              failures(t).c_str(), failed ? ")" : "", connect_s, handshake_rate);
+  if (t.last_close_code) std::printf("  last close code from the server: %u\n", t.last_close_code);
+  if (t.last_errno) std::printf("  last socket error: %s\n", std::strerror(t.last_errno));
+  if (publishes) {
+    std::printf("  publications: %llu (%llu errors); deliveries: %llu of %llu expected, lost %lld, dup %llu; %.0f/s\n",
+                static_cast<unsigned long long>(t.pubs), static_cast<unsigned long long>(t.pub_errors),
+                static_cast<unsigned long long>(t.delivered), static_cast<unsigned long long>(t.expected), lost,
+                static_cast<unsigned long long>(t.dup), deliveries_per_s);
+    std::printf("  latency µs: p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  max %llu\n", pct(0.5), pct(0.9), pct(0.99),
+                pct(0.999), static_cast<unsigned long long>(hist.max()));
+  }
+  std::printf("  swload: cpu %.2f s, rss %.0f B per connection\n", cpu_s, rss_per_conn);
+  if (o.server_pid) {
+    std::printf("  server pid %d: rss %ld -> %ld KiB (%.0f B per connection), cpu %.2f s in the run window",
+                static_cast<int>(o.server_pid), server_rss0, server_rss1, server_rss_per_conn, server_cpu);
+    if (publishes) std::printf(" (%.3f µs per delivery)", server_us_per_delivery);
+    std::printf("\n");
+  }
+  std::printf(
+      "{\"swload\":\"1\",\"scenario\":\"%s\",\"proto\":\"%s\",\"n\":%ld,\"procs\":%zu,\"ready\":%llu,\"failed\":%llu,"
+      "\"failed_by_reason\":{",
+      scen_name, proto_name, o.n, procs, static_cast<unsigned long long>(t.ready), static_cast<unsigned long long>(failed));
+  for (int r = 0; r < reasons; ++r) {
+    std::printf("%s\"%s\":%llu", r ? "," : "", reason_name(r), static_cast<unsigned long long>(t.failed[r]));
+  }
+  std::printf(
+      "},\"last_close_code\":%u,\"connect_s\":%.3f,\"handshake_rate\":%.0f,\"pubs\":%llu,\"pub_errors\":%llu,"
+      "\"expected\":%llu,\"delivered\":%llu,\"lost\":%lld,\"dup\":%llu,\"deliveries_per_s\":%.0f,"
+      "\"lat_us\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},\"cpu_s\":%.3f,"
+      "\"rss_per_conn_b\":%.0f,\"server_rss_per_conn_b\":%.0f,\"server_cpu_s\":%.3f,\"server_cpu_us_per_delivery\":%.4f,"
+      "\"timeout\":%s}\n",
+      t.last_close_code, connect_s, handshake_rate, static_cast<unsigned long long>(t.pubs),
+      static_cast<unsigned long long>(t.pub_errors), static_cast<unsigned long long>(t.expected),
+      static_cast<unsigned long long>(t.delivered), lost, static_cast<unsigned long long>(t.dup), deliveries_per_s,
+      pct(0.5), pct(0.9), pct(0.99), pct(0.999), static_cast<unsigned long long>(hist.max()), cpu_s, rss_per_conn,
+      server_rss_per_conn, server_cpu, server_us_per_delivery, timed_out ? "true" : "false");
+  std::fflush(stdout);
+  if (timed_out) return 3;
+  return failed || lost != 0 || t.pub_errors || worker_died ? 1 : 0;
+}

@@ -1,0 +1,113 @@
+// swload: a lean WebSocket client fleet for side-by-side benchmarks of
+// Switchboard (Centrifuge protocol) and peer servers (a raw pub/sub
+// protocol, bench/peers/bun_server.js). The parent process forks workers;
+// each worker drives its share of the connections on one raw epoll loop and
+// reports to the parent over a pipe; the parent coordinates the phases
+// (all ready → go → published → final) and prints the figures.
+//
+// This header holds what the parent and the workers share: the options,
+// the counters and the fixed-size messages exchanged over the pipes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <sys/types.h>
+
+#include "histogram.hpp"
+
+namespace swload {
+
+enum class scenario : std::uint8_t { idle, broadcast, chat };
+enum class protocol : std::uint8_t { centrifuge, raw };
+
+struct options {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  long n = 1000;
+  int procs = 0;                  // 0: ceil(n / 15000)
+  std::uint32_t src_first = 0;    // source address range, host byte order
+  std::uint32_t src_last = 0;
+  double rate = 20000;            // connects per second, all workers together
+  int inflight = 2000;            // handshakes outstanding, all workers together
+  protocol proto = protocol::centrifuge;
+  std::string path;               // upgrade path; default by protocol
+  std::string secret;             // HS256 key for connection tokens (centrifuge)
+  std::string user = "u{i}";      // `sub` claim template, {i} = global client index
+  std::string personal;           // optional `channels` claim template
+  scenario scen = scenario::idle;
+  double hold = 5;                // idle: seconds to hold once all are ready
+  std::string channel;            // broadcast (and idle) channel; default by protocol
+  double pub_rate = 20;           // broadcast: publications per second
+  double duration = 10;           // broadcast, chat: seconds of publishing
+  double drain = 5;               // seconds to wait for deliveries after publishing
+  long room_size = 10;            // chat: clients per room
+  double msg_rate = 1;            // chat: publications per client per second
+  double timeout = 120;           // hard bound on the whole run
+  double handshake_timeout = 15;  // a connection not ready this long after its connect fails
+  pid_t server_pid = 0;           // optional: server to sample RSS and CPU of
+  double settle = 1;              // seconds between all ready and the server RSS sample
+};
+
+// Why connections failed.
+enum reason : int { r_connect, r_upgrade, r_connect_error, r_subscribe_error, r_closed, r_timeout, r_protocol, reasons };
+inline const char* reason_name(int r) {
+  static const char* names[] = {"connect", "upgrade", "connect_error", "subscribe_error", "closed", "timeout", "protocol"};
+  return names[r];
+}
+
+// One worker's running totals; the parent adds them up.
+struct counters {
+  std::uint64_t started = 0;    // TCP connects issued
+  std::uint64_t ready = 0;      // connections that completed the protocol handshake
+  std::uint64_t failed[reasons] = {};
+  std::uint64_t pubs = 0;       // publications sent
+  std::uint64_t pub_errors = 0; // publish replies carrying an error (centrifuge)
+  std::uint64_t expected = 0;   // deliveries owed to this worker's clients (final)
+  std::uint64_t delivered = 0;  // publications received (including duplicates)
+  std::uint64_t dup = 0;        // received with a sequence number not above the last one
+  std::int64_t first_connect_ns = 0;
+  std::int64_t all_ready_ns = 0;     // when the worker's last connection became ready (or failed)
+  std::int64_t last_delivery_ns = 0;
+  std::int64_t rss_delta_kib = 0;    // worker VmRSS growth from start to all ready
+  std::uint32_t last_close_code = 0; // close code of the last server close frame seen
+  std::int32_t last_errno = 0;       // errno of the last failed socket call
+  std::uint64_t failed_total() const {
+    std::uint64_t s = 0;
+    for (auto f : failed) s += f;
+    return s;
+  }
+};
+
+// Worker → parent.
+enum class report_kind : std::uint32_t { progress, ready, published, final };
+struct report {
+  report_kind kind;
+  std::uint32_t worker;
+  counters c;
+};
+// A `final` report is followed by the worker's histogram (raw bytes).
+
+// Parent → worker.
+enum class command_kind : std::uint32_t { go, expect };
+struct command {
+  command_kind kind;
+  std::int64_t value;  // go: start time (CLOCK_MONOTONIC ns); expect: publications of the broadcast
+};
+
+// What a worker drives: global client indices [first, last), plus, in
+// worker 0 of a broadcast, one publisher connection (global index n).
+struct worker_plan {
+  int index;
+  int procs;
+  long first;
+  long last;
+  bool publisher;
+  int to_parent;    // pipe write end
+  int from_parent;  // pipe read end
+};
+
+std::int64_t now_ns();
+long vm_rss_kib(pid_t pid);
+int run_worker(const options& o, const worker_plan& plan);
+
+}  // namespace swload

@@ -1,0 +1,133 @@
+// swload's wire helpers (see wire.hpp). The token code follows
+// tests/tools/hold_client.cpp: base64url by hand and OpenSSL's one-shot HMAC.
+
+#include "wire.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <cstring>
+
+namespace swload::wire {
+
+std::string upgrade_request(const std::string& host, int port, const std::string& path) {
+  return "GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
+         "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+}
+
+std::size_t text_frame(char* out, std::string_view payload) {
+  auto* p = reinterpret_cast<unsigned char*>(out);
+  std::size_t n = payload.size(), h = 0;
+  p[h++] = 0x81;  // FIN + text
+  if (n < 126) {
+    p[h++] = static_cast<unsigned char>(0x80 | n);
+  } else if (n < 65536) {
+    p[h++] = 0x80 | 126;
+    p[h++] = static_cast<unsigned char>(n >> 8);
+    p[h++] = static_cast<unsigned char>(n);
+  } else {
+    p[h++] = 0x80 | 127;
+    for (int s = 56; s >= 0; s -= 8) p[h++] = static_cast<unsigned char>(static_cast<std::uint64_t>(n) >> s);
+  }
+  std::memset(p + h, 0, 4);  // zero mask key: the payload is sent as is
+  h += 4;
+  std::memcpy(p + h, payload.data(), n);
+  return h + n;
+}
+
+std::size_t control_frame(char* out, unsigned opcode, std::string_view payload) {
+  auto* p = reinterpret_cast<unsigned char*>(out);
+  p[0] = static_cast<unsigned char>(0x80 | opcode);
+  p[1] = static_cast<unsigned char>(0x80 | payload.size());
+  std::memset(p + 2, 0, 4);
+  std::memcpy(p + 6, payload.data(), payload.size());
+  return 6 + payload.size();
+}
+
+bool parse_header(const unsigned char* buf, std::size_t size, frame& f) {
+  if (size < 2) return false;
+  f.fin = (buf[0] & 0x80) != 0;
+  f.opcode = buf[0] & 0x0f;
+  std::uint64_t len = buf[1] & 0x7f;
+  std::size_t h = 2;
+  if (len == 126) {
+    if (size < 4) return false;
+    len = static_cast<std::uint64_t>(buf[2]) << 8 | buf[3];
+    h = 4;
+  } else if (len == 127) {
+    if (size < 10) return false;
+    len = 0;
+    for (int i = 2; i < 10; ++i) len = len << 8 | buf[i];
+    h = 10;
+  }
+  if (buf[1] & 0x80) h += 4;  // a masked server frame is a protocol error, but skip the key
+  f.header = h;
+  f.length = len;
+  return true;
+}
+
+std::string expand(std::string_view tmpl, long i) {
+  std::string out;
+  std::string idx = std::to_string(i);
+  for (std::size_t pos = 0; pos < tmpl.size();) {
+    if (tmpl.compare(pos, 3, "{i}") == 0) {
+      out += idx;
+      pos += 3;
+    } else {
+      out += tmpl[pos++];
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::string b64url(const unsigned char* p, std::size_t n) {
+  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  for (std::size_t i = 0; i < n; i += 3) {
+    unsigned v = p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+    out += a[(v >> 18) & 63];
+    out += a[(v >> 12) & 63];
+    if (i + 1 < n) out += a[(v >> 6) & 63];
+    if (i + 2 < n) out += a[v & 63];
+  }
+  return out;
+}
+
+std::string b64url(std::string_view s) { return b64url(reinterpret_cast<const unsigned char*>(s.data()), s.size()); }
+
+}  // namespace
+
+std::string connect_command(const std::string& secret, const std::string& user, const std::string& channel) {
+  std::string claims = R"({"sub":")" + user + '"';
+  if (!channel.empty()) claims += R"(,"channels":[")" + channel + R"("])";
+  claims += '}';
+  std::string signing = b64url(R"({"alg":"HS256","typ":"JWT"})") + "." + b64url(claims);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(signing.data()), signing.size(), mac, &len);
+  return R"({"id":1,"connect":{"token":")" + signing + "." + b64url(mac, len) + R"("}})";
+}
+
+bool find_number(std::string_view s, std::string_view key, std::uint64_t& out) {
+  // Needle `"<key>":`; keys are one or two letters here.
+  char needle[16];
+  if (key.size() + 3 > sizeof(needle)) return false;
+  needle[0] = '"';
+  std::memcpy(needle + 1, key.data(), key.size());
+  needle[key.size() + 1] = '"';
+  needle[key.size() + 2] = ':';
+  auto pos = s.find(std::string_view(needle, key.size() + 3));
+  if (pos == std::string_view::npos) return false;
+  pos += key.size() + 3;
+  std::uint64_t v = 0;
+  std::size_t digits = 0;
+  for (; pos < s.size() && s[pos] >= '0' && s[pos] <= '9'; ++pos, ++digits) v = v * 10 + static_cast<unsigned>(s[pos] - '0');
+  out = v;
+  return digits > 0;
+}
+
+}  // namespace swload::wire

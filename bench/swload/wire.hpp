@@ -1,0 +1,45 @@
+// swload's wire helpers: the HTTP upgrade request, client WebSocket frames
+// (masked with a zero key, so the payload goes out unchanged), server frame
+// headers, HS256 connection tokens and the few JSON numbers swload reads
+// from a publication ("t", "s", "p") without parsing the whole document.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace swload::wire {
+
+// "GET <path>" upgrade request with a fixed Sec-WebSocket-Key.
+std::string upgrade_request(const std::string& host, int port, const std::string& path);
+
+// Writes a masked client text frame carrying `payload` into out, which must
+// hold payload.size() + max_client_header bytes; returns the frame's size.
+constexpr std::size_t max_client_header = 14;
+std::size_t text_frame(char* out, std::string_view payload);
+// A masked client frame of any opcode with a payload under 126 bytes (pong).
+std::size_t control_frame(char* out, unsigned opcode, std::string_view payload);
+
+// One server (unmasked) frame at the start of a buffer.
+struct frame {
+  unsigned opcode = 0;
+  bool fin = false;
+  std::size_t header = 0;   // bytes before the payload
+  std::uint64_t length = 0; // payload bytes
+};
+// Fills f and returns true when buf holds the whole frame header; the
+// payload may still be incomplete (check header + length against size).
+bool parse_header(const unsigned char* buf, std::size_t size, frame& f);
+
+// tmpl with every "{i}" replaced by i.
+std::string expand(std::string_view tmpl, long i);
+
+// The Centrifuge connect command with an HS256 token: {"sub":user} plus
+// {"channels":[channel]} when channel is not empty.
+std::string connect_command(const std::string& secret, const std::string& user, const std::string& channel);
+
+// The unsigned integer after the first `"<key>":` in s; false when absent.
+bool find_number(std::string_view s, std::string_view key, std::uint64_t& out);
+
+}  // namespace swload::wire
