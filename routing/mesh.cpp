@@ -17,21 +17,22 @@ mesh::mesh(std::vector<boost::asio::io_context*> shard_ctxs, boost::asio::io_con
            std::uint32_t ring_capacity, std::uint32_t overflow_limit)
     : _shards(static_cast<unsigned>(shard_ctxs.size())),
       _sources(_shards + 1),
+      _dests(_shards + 1),
       _overflow_limit(overflow_limit),
       _src(new source[_sources]),
-      _dst(new dest[_shards]) {
-  _rings.reserve(std::size_t{_sources} * _shards);
-  for (unsigned i = 0; i < _sources * _shards; ++i) _rings.push_back(std::make_unique<spsc_ring<task>>(ring_capacity));
+      _dst(new dest[_dests]) {
+  _rings.reserve(std::size_t{_sources} * _dests);
+  for (unsigned i = 0; i < _sources * _dests; ++i) _rings.push_back(std::make_unique<spsc_ring<task>>(ring_capacity));
   for (unsigned s = 0; s < _sources; ++s) {
     _src[s].ctx = s < _shards ? shard_ctxs[s] : main_ctx;
     // Timers need no fd of their own (the reactor's timerfd serves them), so
     // creating them here, on the main thread, is safe for every shard.
     _src[s].retry_timer = std::make_unique<boost::asio::steady_timer>(*_src[s].ctx);
-    _src[s].overflow.resize(_shards);
-    _src[s].is_touched.assign(_shards, false);
-    _src[s].touched.reserve(_shards);
+    _src[s].overflow.resize(_dests);
+    _src[s].is_touched.assign(_dests, false);
+    _src[s].touched.reserve(_dests);
   }
-  for (unsigned d = 0; d < _shards; ++d) _dst[d].ctx = shard_ctxs[d];
+  for (unsigned d = 0; d < _dests; ++d) _dst[d].ctx = d < _shards ? shard_ctxs[d] : main_ctx;
 }
 
 mesh::~mesh() = default;
@@ -42,7 +43,7 @@ bool mesh::invoke_on(unsigned to, task t) {
 }
 
 bool mesh::send(unsigned from, unsigned to, task t) {
-  assert(from < _sources && to < _shards);
+  assert(from < _sources && to < _dests);
   source& s = _src[from];
   auto& over = s.overflow[to];
   // Order per pair is kept: once something waits in overflow, later tasks

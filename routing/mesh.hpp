@@ -2,9 +2,9 @@
 // The cross-shard mesh: one bounded SPSC ring per ordered (source,
 // destination) pair, carrying small move-only tasks.
 //
-// Sources are the shards plus the main thread (which runs the server API and
-// ops endpoint), so the main thread can push publications without a lock.
-// Destinations are the shards.
+// Sources and destinations are the shards plus the main thread (which runs
+// the server API and ops endpoint): the main thread pushes publications and
+// API commands without a lock, and shards answer it the same way.
 //
 //   send()   stages a task in the (source, destination) ring and, once per
 //            loop turn, schedules flush() on the source's own io_context.
@@ -75,12 +75,14 @@ class mesh {
   unsigned shards() const noexcept { return _shards; }
   /// The source index of the main thread.
   unsigned main_source() const noexcept { return _shards; }
+  /// The destination index of the main thread (answers to the server API).
+  unsigned main_dest() const noexcept { return _shards; }
 
   /// Source thread only: queues `t` to run on shard `to`. False when the
   /// task was shed (ring full and overflow at its limit); `t` is then dropped.
   [[nodiscard]] bool send(unsigned from, unsigned to, task t);
 
-  /// Calling shard (or main thread) → shard `to`. See send().
+  /// Calling shard (or main thread) → `to` (a shard or main_dest()). See send().
   [[nodiscard]] bool invoke_on(unsigned to, task t);
 
   /// Figures, any thread.
@@ -109,14 +111,15 @@ class mesh {
     mesh_dest_stats stats;
   };
 
-  spsc_ring<task>& ring(unsigned src, unsigned dst) { return *_rings[src * _shards + dst]; }
-  const spsc_ring<task>& ring(unsigned src, unsigned dst) const { return *_rings[src * _shards + dst]; }
+  spsc_ring<task>& ring(unsigned src, unsigned dst) { return *_rings[src * _dests + dst]; }
+  const spsc_ring<task>& ring(unsigned src, unsigned dst) const { return *_rings[src * _dests + dst]; }
   void flush(unsigned from);
   void wake(unsigned to);
   void drain(unsigned to);
 
   const unsigned _shards;
   const unsigned _sources;
+  const unsigned _dests;
   const std::uint32_t _overflow_limit;
   static constexpr std::size_t drain_batch = 256;
   // A ring still full after a flush means its destination is behind: wait a

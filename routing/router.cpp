@@ -243,12 +243,24 @@ void router::on_unregister(unsigned from, std::string_view channel) {
   }
 }
 
-void router::on_publish(publication_ptr pub) {
+bool router::publish_from_main(mesh& m, const std::vector<router*>& all, publication_ptr pub,
+                               std::function<void(std::uint64_t)> ordered) {
+  unsigned home = home_of(pub->channel, m.shards());
+  router* target = all[home];
+  // Not counted in publications_in: that counter has one writer, its shard;
+  // the server API counts what it publishes.
+  return m.send(m.main_source(), home, [target, p = std::move(pub), done = std::move(ordered)]() mutable {
+    std::uint64_t offset = target->on_publish(std::move(p));
+    if (done) done(offset);
+  });
+}
+
+std::uint64_t router::on_publish(publication_ptr pub) {
   auto it = _home.find(std::string_view(pub->channel));
   if (it == _home.end()) {
     // Nobody subscribes anywhere: a lookup and nothing else.
     _stats.publications_dropped.inc();
-    return;
+    return 0;
   }
   home_channel* hc = *it;
   pub->offset = ++hc->offset;
@@ -261,6 +273,7 @@ void router::on_publish(publication_ptr pub) {
       (void)send(shard, [target, p = pub] { target->on_deliver(p); });
     }
   });
+  return pub->offset;
 }
 
 }  // namespace sb::routing

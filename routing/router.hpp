@@ -37,6 +37,7 @@
 #include <boost/intrusive/list.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -172,6 +173,22 @@ class router {
   /// False when the mesh refused it (overload; counted).
   bool publish(publication_ptr pub);
 
+  /// From the main thread (the server API): sends `pub` to its channel's
+  /// home through the main thread's rings; on the home shard, right after
+  /// the home ordered it, `ordered(offset)` runs there (offset 0: nobody
+  /// subscribes anywhere, dropped). False when the mesh refused (overload).
+  static bool publish_from_main(mesh& m, const std::vector<router*>& all, publication_ptr pub,
+                                std::function<void(std::uint64_t offset)> ordered);
+
+  /// Calls fn(name, active local subscriptions) for every channel with
+  /// subscribers on this shard.
+  template <typename Fn>
+  void for_each_local_channel(Fn&& fn) const {
+    for (const local_channel* lc : _local) {
+      if (lc->active > 0) fn(std::string_view(lc->name), lc->active);
+    }
+  }
+
   const router_stats& stats() const noexcept { return _stats; }
   std::size_t local_channel_count() const noexcept { return _local.size(); }
   std::size_t home_channel_count() const noexcept { return _home.size(); }
@@ -180,7 +197,7 @@ class router {
   // Home side.
   void on_register(unsigned from, compact_string channel, local_channel* lc);
   void on_unregister(unsigned from, std::string_view channel);
-  void on_publish(publication_ptr pub);
+  std::uint64_t on_publish(publication_ptr pub);  // the offset given, 0 when dropped
   // Subscriber side.
   void on_registered(local_channel* lc, std::uint64_t offset);
   void on_deliver(const publication_ptr& pub);
