@@ -3,11 +3,14 @@
 #include "gateway/client.hpp"
 #include "gateway/jwt.hpp"
 #include "gateway/memory_stats.hpp"
+#include "gateway/metrics.hpp"
+#include "gateway/server_api.hpp"
 #include "gateway/shard.hpp"
 #include "routing/router.hpp"
 #include "ops/http_server.hpp"
 #include "ops/log.hpp"
 #include "routing/mesh.hpp"
+#include "session/centrifuge_json.hpp"
 #include "session/session.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -17,11 +20,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <array>
-#include <filesystem>
+#include <chrono>
+#include <cstring>
 #include <functional>
 #include <memory>
+#include <random>
 #include <vector>
 
 namespace sb {
@@ -63,16 +69,6 @@ fd_limits raise_fd_limit() {
     if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
   }
   return {static_cast<std::uint64_t>(rl.rlim_max), static_cast<std::uint64_t>(rl.rlim_cur)};
-}
-
-std::uint64_t open_fds() {
-  std::uint64_t n = 0;
-  std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
-       it.increment(ec)) {
-    ++n;
-  }
-  return n;
 }
 
 session_options make_session_options(const config& cfg) {
@@ -132,7 +128,8 @@ std::string protocol_json(const centrifuge_handler* h) {
 
 // Per-shard and total figures as JSON, from relaxed counters: the ops
 // endpoint never locks or waits on a shard.
-std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const mesh& m, std::uint64_t fd_cap) {
+std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const mesh& m, std::uint64_t fd_cap,
+                       const std::string& api) {
   std::uint64_t total = 0, accepted = 0, open = 0, handshaking = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(end_reason::count)> ended{};
   std::string per;
@@ -155,9 +152,9 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
         reasons += fmt::format(R"("{}":{})", to_string(static_cast<end_reason>(i)), n);
       }
       for (const auto& r : ss->rejected) {
-        if (!r.reason) break;
+        if (!r.label()) break;
         if (!rejected.empty()) rejected += ',';
-        rejected += fmt::format(R"("{}":{})", r.reason, r.n.get());
+        rejected += fmt::format(R"("{}":{})", r.label(), r.n.get());
       }
     }
     if (!per.empty()) per += ',';
@@ -184,9 +181,46 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
                           mem.jemalloc->allocated, mem.jemalloc->active, mem.jemalloc->resident, mem.jemalloc->mapped);
   }
   return fmt::format(R"({{"shards":{},"connections":{},"open":{},"handshaking":{},"accepted":{},)"
-                     R"("connection_capacity":{},"ended":{{{}}},"memory":{{{}}},"per_shard":[{}]}})",
-                     shards.size(), total, open, handshaking, accepted, fd_cap * shards.size(), totals, memory, per) +
+                     R"("connection_capacity":{},"ended":{{{}}},"memory":{{{}}},"api":{{{}}},"per_shard":[{}]}})",
+                     shards.size(), total, open, handshaking, accepted, fd_cap * shards.size(), totals, memory, api,
+                     per) +
          "\n";
+}
+
+// The `info` method's node object (Centrifugo's shape, plus per-shard
+// figures). Counter reads are relaxed: a moment's view, no lock.
+std::string node_info_json(const std::vector<std::unique_ptr<shard>>& shards, const std::string& uid,
+                           const std::string& version, std::chrono::steady_clock::time_point started_at) {
+  std::uint64_t clients = 0, users = 0, subs = 0, channels = 0;
+  std::string per;
+  for (const auto& s : shards) {
+    std::uint64_t c = 0, u = 0, sub = 0, ch = 0;
+    if (const centrifuge_handler* h = s->protocol()) {
+      c = h->stats().clients.get();
+      u = h->stats().users.get();
+    }
+    if (const routing::router* r = s->router()) {
+      sub = r->stats().subscriptions.get();
+      ch = r->stats().home_channels.get();  // each channel has one home: no double count
+    }
+    clients += c;
+    users += u;
+    subs += sub;
+    channels += ch;
+    if (!per.empty()) per += ',';
+    per += fmt::format(R"({{"id":{},"num_clients":{},"num_users":{},"num_subs":{},"num_channels":{}}})", s->id(), c, u,
+                       sub, ch);
+  }
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) std::strcpy(host, "switchboard");
+  std::string name;
+  proto::append_json_string(name, host);
+  auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at).count();
+  // num_users sums the shards' user indexes: a user connected to two
+  // shards counts twice (no process-wide user map, by design).
+  return fmt::format(R"({{"uid":{},"name":{},"version":"{}","num_clients":{},"num_users":{},"num_subs":{},)"
+                     R"("num_channels":{},"uptime":{},"process":{{"rss":{}}},"shards":[{}]}})",
+                     uid, name, version, clients, users, subs, channels, uptime, read_memory_figures().rss_bytes, per);
 }
 
 }  // namespace
@@ -217,7 +251,7 @@ int run_gateway(const config& cfg) {
     ctxs.push_back(&shards.back()->context());
   }
   mesh shard_mesh(ctxs, &main_ctx, cfg.mesh_ring_capacity, cfg.mesh_overflow_limit);
-  ops::http_server ops_server(main_ctx, {});
+  ops::http_server ops_server(main_ctx, {cfg.api_max_body, 60});
   const session_options sess_opts = make_session_options(cfg);
   auth::verifier_config vc;
   vc.hmac_secret = cfg.token_hmac_secret_key;
@@ -242,7 +276,22 @@ int run_gateway(const config& cfg) {
   }
   const protocol_options proto_opts = make_protocol_options(cfg, *verifier);
   std::vector<routing::router*> routers(cfg.shards, nullptr);
-  shard_services services{&shard_mesh, &sess_opts, &proto_opts, &routers};
+  std::vector<centrifuge_handler*> handlers(cfg.shards, nullptr);
+  shard_services services{&shard_mesh, &sess_opts, &proto_opts, &routers, &handlers};
+  const auto started_at = std::chrono::steady_clock::now();
+  // This process's id in `info` (Centrifugo's node uid): random per start.
+  const std::string node_uid = fmt::format("\"{:08x}{:08x}\"", std::random_device{}(), std::random_device{}());
+  server_api api({&cfg, &shard_mesh, &routers, &handlers, &proto_opts.rules, [&] {
+                    return node_info_json(shards, node_uid, proto_opts.version, started_at);
+                  }});
+  if (cfg.api_key == "switchboard-dev-api-key-change-me") {
+    log::warn("api_key is the development key from ops/switchboard.toml: replace it before exposing the ops port");
+  }
+  if (!api.enabled()) {
+    log::warn("server API off: no api_key configured (set api_key, or api_insecure behind a firewall)");
+  } else if (cfg.api_key.empty()) {
+    log::warn("server API without a key (api_insecure): anyone who reaches the ops port can publish");
+  }
   // Declared after everything its entries touch, so that on an early throw
   // it runs (and joins the shards) before those are destroyed.
   stop_stack stops;
@@ -251,7 +300,7 @@ int run_gateway(const config& cfg) {
   // is open now (copied into every table) and a reserve for the listener,
   // logging and the odd file.
   constexpr std::uint64_t reserve = 64;
-  std::uint64_t inherited = open_fds();
+  std::uint64_t inherited = open_fd_count();
   std::uint64_t per_table = lim.soft > inherited + reserve ? lim.soft - inherited - reserve : 0;
   // With --shared-fd-table (TSan runs) all shards draw from one table.
   std::uint64_t per_shard_fds = cfg.private_fd_tables ? per_table : per_table / cfg.shards;
@@ -281,9 +330,24 @@ int run_gateway(const config& cfg) {
   for (auto& s : shards) port = s->listen(cfg.listen, port);
 
   ops_server.route("/healthz", [](const ops::http_request&, ops::http_response& res) { res.body = "ok\n"; });
+  ops_server.route_prefix("/api/", [&api](const ops::http_request& req, ops::http_reply reply) {
+    api.handle(req, std::move(reply));
+  });
   ops_server.route("/stats", [&](const ops::http_request&, ops::http_response& res) {
     res.content_type = "application/json";
-    res.body = stats_json(shards, shard_mesh, per_shard_fds);
+    res.body = stats_json(shards, shard_mesh, per_shard_fds, api.stats_json());
+  });
+  ops_server.route("/metrics", [&](const ops::http_request&, ops::http_response& res) {
+    res.content_type = std::string(metrics_content_type);
+    res.body = metrics_text(shards, shard_mesh, per_shard_fds, proto_opts.version);
+  });
+  // Set (main thread) when shutdown starts; /readyz then answers 503.
+  bool shutting_down = false;
+  ops_server.route("/readyz", [&](const ops::http_request&, ops::http_response& res) {
+    bool running = !shutting_down;
+    for (const auto& s : shards) running = running && s->sessions() != nullptr;
+    res.status = running ? 200 : 503;
+    res.body = running ? "ready\n" : "not ready\n";
   });
   {
     boost::system::error_code ec;
@@ -304,6 +368,7 @@ int run_gateway(const config& cfg) {
   signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec) return;
     log::info("signal {}: shutting down", sig);
+    shutting_down = true;
     main_ctx.stop();
   });
   main_ctx.run();

@@ -2,6 +2,8 @@
 
 #include "session/centrifuge_json.hpp"
 
+#include <boost/container/small_vector.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -74,6 +76,7 @@ struct client final : routing::subscriber {
 
   void on_deadline();  // the session timer we set passed
   void finish_connect(std::string& out);
+  void push_subscribed(routing::subscription& s, std::uint64_t offset);
 
   session& sess;
   compact_string user;                       // 31 characters inline (std::string: 15)
@@ -114,6 +117,9 @@ void client::on_subscribed(routing::subscription& s, std::uint64_t offset) {
       out.clear();
       finish_connect(out);
       h.reply_frame(*this);
+    } else if (st == state::connected) {
+      // Made through the server API after connect.
+      push_subscribed(s, offset);
     }
   } else if (s.owner_tag) {
     out.clear();
@@ -124,6 +130,15 @@ void client::on_subscribed(routing::subscription& s, std::uint64_t offset) {
     s.owner_tag = 0;
     h.reply_frame(*this);
   }
+}
+
+void client::push_subscribed(routing::subscription& s, std::uint64_t offset) {
+  auto& h = handler();
+  h._out.clear();
+  proto::subscribe_push p;
+  p.offset = offset;
+  proto::encode_subscribe_push(h._out, s.name(), p);
+  h.reply_frame(*this);
 }
 
 void client::finish_connect(std::string& out) {
@@ -291,16 +306,80 @@ void centrifuge_handler::unindex_user(client& c) {
   c.next_of_user = nullptr;
 }
 
-std::size_t centrifuge_handler::disconnect_user(std::string_view user, std::uint16_t code, std::string_view reason) {
+template <typename Fn>
+std::size_t centrifuge_handler::for_user(std::string_view user, std::string_view client_id, Fn&& fn) {
   auto it = _users.find(user);
   if (it == _users.end()) return 0;
-  std::size_t n = 0;
-  // disconnect() only starts the close; the index changes at on_close.
+  // Collected first: fn may start a close, and a later on_close unlinks.
+  boost::container::small_vector<client*, 4> targets;
   for (client* c = *it; c; c = c->next_of_user) {
-    disconnect(*c, code, reason);
-    ++n;
+    if (c->st != client::state::connected) continue;
+    if (!client_id.empty()) {
+      auto id = c->id_text();
+      if (std::string_view(id.data(), id.size()) != client_id) continue;
+    }
+    targets.push_back(c);
   }
+  std::size_t n = 0;
+  for (client* c : targets) n += fn(*c) ? 1 : 0;
   return n;
+}
+
+std::size_t centrifuge_handler::disconnect_user(std::string_view user, std::string_view client_id, std::uint16_t code,
+                                                std::string_view reason) {
+  // disconnect() only starts the close; the index changes at on_close.
+  return for_user(user, client_id, [&](client& c) {
+    disconnect(c, code, reason);
+    return true;
+  });
+}
+
+std::size_t centrifuge_handler::subscribe_user(std::string_view user, std::string_view client_id,
+                                               std::string_view channel) {
+  return for_user(user, client_id, [&](client& c) {
+    if (c.find(channel) || c.sub_count >= _opts.client_channel_limit) return false;
+    routing::subscription* sub = _router.subscribe(c, channel);
+    if (!sub) return false;
+    // owner_flag (server-side) on a connected client: on_subscribed sends
+    // the subscribe push when the home confirms; if the subscription is
+    // already live, it was confirmed inside subscribe(): push now.
+    c.add(sub, 0, true);
+    if (sub->active) c.push_subscribed(*sub, sub->channel->last_offset);
+    _stats.subscribes.inc();
+    return true;
+  });
+}
+
+std::size_t centrifuge_handler::unsubscribe_user(std::string_view user, std::string_view client_id,
+                                                 std::string_view channel) {
+  return for_user(user, client_id, [&](client& c) {
+    routing::subscription* sub = c.find(channel);
+    if (!sub) return false;
+    c.remove(sub);
+    _router.unsubscribe(sub);
+    _stats.unsubscribes.inc();
+    _out.clear();
+    proto::encode_unsubscribe_push(_out, channel, 2000, "server unsubscribe");
+    reply_frame(c);
+    return true;
+  });
+}
+
+std::size_t centrifuge_handler::refresh_user(std::string_view user, std::string_view client_id, std::int64_t expire_at,
+                                             bool expired) {
+  return for_user(user, client_id, [&](client& c) {
+    if (expired) {
+      disconnect(c, proto::disconnect_code::expired, "connection expired");
+      return true;
+    }
+    c.exp = expire_at;
+    _stats.refreshes.inc();
+    _out.clear();
+    proto::encode_refresh_push(_out, expire_at > 0,
+                               expire_at > 0 ? static_cast<std::uint32_t>(std::max<std::int64_t>(expire_at - unix_now(), 0)) : 0);
+    reply_frame(c);
+    return true;
+  });
 }
 
 frame_ref centrifuge_handler::encode_publication(frame_pool& pool, const routing::publication& pub) {

@@ -71,8 +71,20 @@ class centrifuge_handler final : public session_handler {
   void on_close(session& s) override;
   void on_timer(session& s) override;
 
-  /// Disconnects every local client of `user` (server API, issue 6).
-  std::size_t disconnect_user(std::string_view user, std::uint16_t code, std::string_view reason);
+  // Server API operations on this shard's clients of `user` (all of them, or
+  // only the one whose id is `client` when it is not empty). Shard thread;
+  // each returns how many clients it touched.
+
+  /// Starts the close of each (the index changes when they are gone).
+  std::size_t disconnect_user(std::string_view user, std::string_view client, std::uint16_t code,
+                              std::string_view reason);
+  /// Server-side subscription: a subscribe push when it is live. Clients
+  /// already subscribed or at client_channel_limit are skipped.
+  std::size_t subscribe_user(std::string_view user, std::string_view client, std::string_view channel);
+  /// Ends the subscription with an unsubscribe push (code 2000 "server unsubscribe").
+  std::size_t unsubscribe_user(std::string_view user, std::string_view client, std::string_view channel);
+  /// New connection expiry (unix seconds, 0: none), or `expired`: close 3005.
+  std::size_t refresh_user(std::string_view user, std::string_view client, std::int64_t expire_at, bool expired);
 
   const protocol_stats& stats() const noexcept { return _stats; }
 
@@ -86,6 +98,8 @@ class centrifuge_handler final : public session_handler {
   void handle(client& c, const Command& cmd);
   void reply_frame(client& c);
   void disconnect(client& c, std::uint16_t code, std::string_view reason);
+  template <typename Fn>
+  std::size_t for_user(std::string_view user, std::string_view client, Fn&& fn);
   void index_user(client& c);
   void unindex_user(client& c);
   std::array<std::uint8_t, 16> new_client_id();

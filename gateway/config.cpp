@@ -247,6 +247,8 @@ void load_config_file(const std::string& path, config& cfg) {
       cfg.api_key = get_string(node, key);
     } else if (key == "api_insecure") {
       cfg.api_insecure = get_bool(node, key);
+    } else if (key == "api_max_body") {
+      cfg.api_max_body = get_uint<std::uint32_t>(node, key, 1024, 64u << 20);
     } else if (key == "allow_anonymous_connect") {
       cfg.allow_anonymous_connect = get_bool(node, key);
     } else if (key == "allow_anonymous_connect_without_token") {

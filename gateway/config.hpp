@@ -58,6 +58,7 @@ struct config {
   std::string token_issuer;
   std::string api_key;                  // server API (issue 6)
   bool api_insecure = false;
+  std::uint32_t api_max_body = 1u << 20;  // bytes of a request body on the ops port (larger: 413)
   bool allow_anonymous_connect = false;
   bool allow_anonymous_connect_without_token = false;
   std::uint32_t client_channel_limit = 128;

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <filesystem>
+#include <system_error>
 #include <cstdio>
 
 namespace sb {
@@ -47,6 +49,16 @@ memory_figures read_memory_figures() {
     m.jemalloc = a;
   }
   return m;
+}
+
+std::uint64_t open_fd_count() {
+  std::uint64_t n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    ++n;
+  }
+  return n > 0 ? n - 1 : 0;
 }
 
 }  // namespace sb

@@ -23,4 +23,9 @@ struct memory_figures {
 
 memory_figures read_memory_figures();
 
+/// Entries of /proc/self/fd, not counting the one the count itself opens.
+/// With private fd tables (one per shard thread) this is the calling
+/// thread's table only.
+std::uint64_t open_fd_count();
+
 }  // namespace sb

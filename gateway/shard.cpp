@@ -63,6 +63,7 @@ struct shard::local {
     // Other shards reach this router through tasks; it exists before this
     // shard reports itself started, so before any client can connect.
     (*svc.routers)[s._id] = &router;
+    if (svc.handlers) (*svc.handlers)[s._id] = protocol ? &*protocol : nullptr;
     owner._sessions.store(&sessions.stats(), std::memory_order_release);
     owner._router.store(&router, std::memory_order_release);
     owner._protocol.store(protocol ? &*protocol : nullptr, std::memory_order_release);

@@ -38,6 +38,7 @@ struct shard_services {
   const session_options* sessions = nullptr;
   const protocol_options* protocol = nullptr;
   std::vector<routing::router*>* routers = nullptr;  // index = shard id
+  std::vector<centrifuge_handler*>* handlers = nullptr;  // index = shard id; null in echo mode
 };
 
 /// Per-shard figures; written by the shard, read by anyone.

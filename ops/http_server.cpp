@@ -65,6 +65,13 @@ struct http_server::connection : std::enable_shared_from_this<connection> {
         if (it == req.end()) return {};
         return {it->value().data(), it->value().size()};
       };
+      if (auto* async = server.find_prefix_route(hr.path)) {
+        // Answered later, once: the reply keeps the connection alive.
+        (*async)(hr, [self = shared_from_this(), keep_alive, version](http_response r) {
+          self->write(std::move(r), keep_alive, version);
+        });
+        return;
+      }
       server.dispatch(hr, res);
     }
     write(std::move(res), keep_alive, version);
@@ -101,6 +108,18 @@ http_server::http_server(asio::io_context& ctx, options opts) : _ctx(ctx), _opts
 http_server::~http_server() { stop(); }
 
 void http_server::route(std::string path, http_handler h) { _routes[std::move(path)] = std::move(h); }
+
+void http_server::route_prefix(std::string prefix, http_async_handler h) {
+  _prefix_routes.emplace_back(std::move(prefix), std::move(h));
+}
+
+const http_async_handler* http_server::find_prefix_route(std::string_view path) const {
+  if (_routes.count(std::string(path))) return nullptr;
+  for (const auto& [prefix, h] : _prefix_routes) {
+    if (path.substr(0, prefix.size()) == prefix) return &h;
+  }
+  return nullptr;
+}
 
 void http_server::listen(const asio::ip::tcp::endpoint& ep) {
   beast::error_code ec;

@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace sb::ops {
 
@@ -36,6 +38,13 @@ struct http_response {
 /// Handler for one path; runs on the main thread.
 using http_handler = std::function<void(const http_request&, http_response&)>;
 
+/// Sends the answer to a deferred request. Main thread; call it exactly
+/// once (the connection reads its next request only after the answer).
+using http_reply = std::function<void(http_response)>;
+/// Handler that may answer later (after a round trip to the shards). The
+/// request's views are valid only during the call.
+using http_async_handler = std::function<void(const http_request&, http_reply)>;
+
 /// HTTP/1.1 server with keep-alive for the ops port. Main thread only.
 class http_server {
  public:
@@ -49,6 +58,9 @@ class http_server {
 
   /// Registers the handler for an exact path (any method; the handler checks).
   void route(std::string path, http_handler h);
+  /// Registers a deferred handler for every path that starts with `prefix`
+  /// (exact routes win).
+  void route_prefix(std::string prefix, http_async_handler h);
 
   /// Binds and listens; throws std::system_error with a clear message on failure.
   void listen(const boost::asio::ip::tcp::endpoint& ep);
@@ -65,11 +77,13 @@ class http_server {
   void do_accept();
   friend struct connection;
   void dispatch(const http_request& req, http_response& res);
+  const http_async_handler* find_prefix_route(std::string_view path) const;
 
   boost::asio::io_context& _ctx;
   options _opts;
   boost::asio::ip::tcp::acceptor _acceptor;
   std::unordered_map<std::string, http_handler> _routes;
+  std::vector<std::pair<std::string, http_async_handler>> _prefix_routes;
   std::list<std::weak_ptr<connection>> _conns;
   bool _stopped = false;
 };

@@ -42,8 +42,12 @@ void session_stats::count_rejection(const char* reason) noexcept {
   // Reasons are static strings from the upgrade parser; a handful exist, so
   // a linear scan of a fixed table beats a map and never allocates.
   for (auto& r : rejected) {
-    if (r.reason == nullptr) r.reason = reason;
-    if (r.reason == reason || std::strcmp(r.reason, reason) == 0) {
+    const char* label = r.reason.load(std::memory_order_relaxed);  // this thread is the only writer
+    if (label == nullptr) {
+      label = reason;
+      r.reason.store(label, std::memory_order_release);
+    }
+    if (label == reason || std::strcmp(label, reason) == 0) {
       r.n.inc();
       return;
     }

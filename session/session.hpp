@@ -30,6 +30,7 @@
 #include <boost/intrusive/list.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -94,8 +95,11 @@ struct session_stats {
   std::array<counter, static_cast<std::size_t>(end_reason::count)> ended;  // by reason
   /// HTTP rejections by the parser's reason label ("origin", "bad_version", ...).
   struct rejection {
-    const char* reason;
+    // Written once by the shard (release), read by the ops endpoint
+    // (acquire): a reader sees the label before its count.
+    std::atomic<const char*> reason{nullptr};
     counter n;
+    const char* label() const noexcept { return reason.load(std::memory_order_acquire); }
   };
   std::array<rejection, 16> rejected{};
   void count_rejection(const char* reason) noexcept;

@@ -1,0 +1,549 @@
+#include "gateway/server_api.hpp"
+
+#include "gateway/client.hpp"
+#include "gateway/config.hpp"
+#include "routing/channel_rules.hpp"
+#include "routing/mesh.hpp"
+#include "routing/router.hpp"
+#include "session/centrifuge_json.hpp"
+
+#include <fmt/core.h>
+#include <openssl/crypto.h>
+#include <simdjson.h>
+
+#include <array>
+#include <map>
+#include <unordered_map>
+
+namespace sb {
+
+namespace {
+
+namespace dom = simdjson::dom;
+namespace ec = proto::error_code;
+
+enum class method : std::uint8_t {
+  publish, broadcast, subscribe, unsubscribe, disconnect, refresh, presence, presence_stats, history,
+  history_remove, channels, info, batch, count
+};
+
+constexpr std::array<std::string_view, static_cast<std::size_t>(method::count)> method_names = {
+    "publish", "broadcast", "subscribe", "unsubscribe", "disconnect", "refresh", "presence",
+    "presence_stats", "history", "history_remove", "channels", "info", "batch"};
+
+bool find_method(std::string_view name, method& m) {
+  for (std::size_t i = 0; i < method_names.size(); ++i) {
+    if (method_names[i] == name) {
+      m = static_cast<method>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+// One API command with its parameters copied out of the request (a batch
+// runs its commands one after another, after the request's JSON is gone).
+struct command {
+  method m = method::info;
+  std::string error;  // non-empty: the parameters were invalid (107)
+  std::string channel;
+  std::vector<std::string> channels;
+  std::string data;  // raw JSON
+  std::string user;
+  std::string client;
+  std::string pattern;
+  std::uint16_t code = proto::disconnect_code::force_disconnect;
+  std::string reason = "force disconnect";
+  std::int64_t expire_at = 0;
+  bool expired = false;
+};
+
+std::string json_string(std::string_view s) {
+  std::string out;
+  proto::append_json_string(out, s);
+  return out;
+}
+
+std::string error_object(std::uint32_t code, std::string_view message) {
+  return fmt::format(R"({{"error":{{"code":{},"message":{}}}}})", code, json_string(message));
+}
+
+// Reads `key` as a string into out; false (and an error text) when present
+// with another type, or absent and required.
+bool get_string(dom::object obj, std::string_view key, std::string& out, bool required, std::string& error) {
+  dom::element e;
+  if (obj[key].get(e) != simdjson::SUCCESS) {
+    if (required) error = fmt::format("{} required", key);
+    return !required;
+  }
+  std::string_view v;
+  if (e.get(v) != simdjson::SUCCESS) {
+    error = fmt::format("{} must be a string", key);
+    return false;
+  }
+  if (required && v.empty()) {
+    error = fmt::format("{} required", key);
+    return false;
+  }
+  out.assign(v);
+  return true;
+}
+
+bool get_data(dom::object obj, command& c) {
+  dom::element e;
+  if (obj["data"].get(e) != simdjson::SUCCESS) {
+    c.error = "data required";
+    return false;
+  }
+  c.data = simdjson::minify(e);
+  return true;
+}
+
+// '*' matches any run of characters; everything else matches itself.
+bool glob(std::string_view p, std::string_view s) {
+  std::size_t pi = 0, si = 0, star = std::string_view::npos, mark = 0;
+  while (si < s.size()) {
+    if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = si;
+    } else if (pi < p.size() && p[pi] == s[si]) {
+      ++pi;
+      ++si;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1;
+      si = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
+command parse_command(method m, dom::element params) {
+  command c;
+  c.m = m;
+  dom::object obj;
+  if (params.get(obj) != simdjson::SUCCESS) {
+    c.error = "params must be an object";
+    return c;
+  }
+  switch (m) {
+    case method::publish:
+      if (get_string(obj, "channel", c.channel, true, c.error)) get_data(obj, c);
+      break;
+    case method::broadcast: {
+      dom::array arr;
+      if (obj["channels"].get(arr) != simdjson::SUCCESS) {
+        c.error = "channels required";
+        break;
+      }
+      for (dom::element ch : arr) {
+        std::string_view v;
+        if (ch.get(v) != simdjson::SUCCESS || v.empty()) {
+          c.error = "channels must be non-empty strings";
+          break;
+        }
+        c.channels.emplace_back(v);
+      }
+      if (c.error.empty() && c.channels.empty()) c.error = "channels required";
+      if (c.error.empty()) get_data(obj, c);
+      break;
+    }
+    case method::subscribe:
+    case method::unsubscribe:
+      if (get_string(obj, "user", c.user, true, c.error) && get_string(obj, "channel", c.channel, true, c.error)) {
+        get_string(obj, "client", c.client, false, c.error);
+      }
+      break;
+    case method::disconnect: {
+      if (!get_string(obj, "user", c.user, true, c.error) || !get_string(obj, "client", c.client, false, c.error)) break;
+      dom::object d;
+      if (obj["disconnect"].get(d) == simdjson::SUCCESS) {
+        std::uint64_t code = 0;
+        if (d["code"].get(code) != simdjson::SUCCESS || code < 3000 || code > 4999) {
+          c.error = "disconnect.code must be 3000-4999";
+          break;
+        }
+        c.code = static_cast<std::uint16_t>(code);
+        std::string reason;
+        if (!get_string(d, "reason", reason, false, c.error)) break;
+        if (reason.size() > 120) {
+          c.error = "disconnect.reason longer than 120 bytes";
+          break;
+        }
+        c.reason = reason;
+      }
+      break;
+    }
+    case method::refresh: {
+      if (!get_string(obj, "user", c.user, true, c.error) || !get_string(obj, "client", c.client, false, c.error)) break;
+      std::int64_t at = 0;
+      if (dom::element e; obj["expire_at"].get(e) == simdjson::SUCCESS && e.get(at) != simdjson::SUCCESS) {
+        c.error = "expire_at must be an integer";
+        break;
+      }
+      c.expire_at = at;
+      bool expired = false;
+      if (dom::element e; obj["expired"].get(e) == simdjson::SUCCESS && e.get(expired) != simdjson::SUCCESS) {
+        c.error = "expired must be a boolean";
+        break;
+      }
+      c.expired = expired;
+      break;
+    }
+    case method::presence:
+    case method::presence_stats:
+    case method::history:
+    case method::history_remove:
+      get_string(obj, "channel", c.channel, true, c.error);
+      break;
+    case method::channels:
+      get_string(obj, "pattern", c.pattern, false, c.error);
+      break;
+    case method::info:
+    case method::batch:
+    case method::count:
+      break;
+  }
+  return c;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+struct server_api::impl {
+  using done_fn = std::function<void(std::string)>;  // one {"result":..} or {"error":..} object
+
+  explicit impl(wiring w) : wire(std::move(w)), m(*wire.shard_mesh) {}
+
+  wiring wire;
+  mesh& m;
+  dom::parser parser;
+  std::uint64_t next_call = 0;
+  // Calls waiting for shards, by id. A shard answers with the id; a call
+  // is erased when complete, so a late answer finds nothing.
+  struct pending {
+    unsigned waiting = 0;
+    std::vector<std::string> parts;  // per shard (fan-out) or per channel (broadcast)
+    std::function<void(std::vector<std::string>&)> finish;
+  };
+  std::unordered_map<std::uint64_t, pending> calls;
+  struct outcome {
+    std::uint64_t ok = 0, error = 0;
+  };
+  std::array<outcome, static_cast<std::size_t>(method::count)> counts{};
+  std::uint64_t unauthorized = 0, bad_request = 0, not_found = 0;
+
+  unsigned shards() const { return m.shards(); }
+
+  // Registers a call that completes after `parts` answers.
+  std::uint64_t open_call(std::size_t parts, std::function<void(std::vector<std::string>&)> finish) {
+    std::uint64_t id = ++next_call;
+    pending& p = calls[id];
+    p.waiting = static_cast<unsigned>(parts);
+    p.parts.resize(parts);
+    p.finish = std::move(finish);
+    return id;
+  }
+
+  // Main thread: one answer of call `id`.
+  void on_part(std::uint64_t id, std::size_t index, std::string part) {
+    auto it = calls.find(id);
+    if (it == calls.end()) return;
+    it->second.parts[index] = std::move(part);
+    if (--it->second.waiting > 0) return;
+    auto finish = std::move(it->second.finish);
+    auto parts = std::move(it->second.parts);
+    calls.erase(it);
+    finish(parts);
+  }
+
+  // A task for shard thread code that answers part `index` of call `id`.
+  void answer_from_shard(std::uint64_t id, std::size_t index, std::string part) {
+    // On a shard: back to the main thread through the mesh.
+    bool sent = m.invoke_on(m.main_dest(), [this, id, index, p = std::move(part)]() mutable {
+      on_part(id, index, std::move(p));
+    });
+    (void)sent;  // shed only when the main thread is far behind; the call then never completes
+  }
+
+  // Runs work(shard) on every shard; finish(parts) on the main thread once
+  // all answered. A shard the mesh refused answers "!" at once.
+  void fan_out(std::function<std::string(unsigned)> work, std::function<void(std::vector<std::string>&)> finish) {
+    unsigned n = shards();
+    std::uint64_t id = open_call(n, std::move(finish));
+    auto shared = std::make_shared<const std::function<std::string(unsigned)>>(std::move(work));
+    for (unsigned s = 0; s < n; ++s) {
+      bool ok = m.send(m.main_source(), s, [this, id, s, shared] { answer_from_shard(id, s, (*shared)(s)); });
+      if (!ok) on_part(id, s, "!");
+    }
+  }
+
+  centrifuge_handler* handler(unsigned shard) const { return (*wire.handlers)[shard]; }
+
+  void publish(const std::string& channel, const std::string& data, std::uint64_t id, std::size_t index) {
+    if (wire.rules->check_name(channel) != routing::name_check::ok) {
+      return on_part(id, index, error_object(ec::bad_request, "bad request"));
+    }
+    if (!wire.rules->resolve(channel)) return on_part(id, index, error_object(ec::unknown_channel, "unknown channel"));
+    routing::publication_ptr pub(new routing::publication);
+    pub->channel = channel;
+    pub->data = data;
+    bool ok = routing::router::publish_from_main(m, *wire.routers, std::move(pub), [this, id, index](std::uint64_t) {
+      answer_from_shard(id, index, R"({"result":{}})");
+    });
+    if (!ok) on_part(id, index, error_object(ec::too_many_requests, "too many requests"));
+  }
+
+  // Runs one command; done(result or error object) on the main thread.
+  void run(const command& c, done_fn done) {
+    if (!c.error.empty()) return done(error_object(ec::bad_request, c.error));
+    switch (c.m) {
+      case method::publish: {
+        std::uint64_t id = open_call(1, [done](std::vector<std::string>& parts) { done(std::move(parts[0])); });
+        return publish(c.channel, c.data, id, 0);
+      }
+      case method::broadcast: {
+        std::uint64_t id = open_call(c.channels.size(), [done](std::vector<std::string>& parts) {
+          std::string out = R"({"result":{"responses":[)";
+          for (std::size_t i = 0; i < parts.size(); ++i) {
+            if (i) out += ',';
+            out += parts[i];
+          }
+          done(out + "]}}");
+        });
+        for (std::size_t i = 0; i < c.channels.size(); ++i) publish(c.channels[i], c.data, id, i);
+        return;
+      }
+      case method::subscribe:
+      case method::unsubscribe:
+      case method::disconnect:
+      case method::refresh: {
+        // Every shard may hold connections of the user.
+        command copy = c;
+        return fan_out(
+            [this, copy](unsigned s) -> std::string {
+              centrifuge_handler* h = handler(s);
+              if (!h) return "0";
+              std::size_t n = 0;
+              switch (copy.m) {
+                case method::subscribe: n = h->subscribe_user(copy.user, copy.client, copy.channel); break;
+                case method::unsubscribe: n = h->unsubscribe_user(copy.user, copy.client, copy.channel); break;
+                case method::disconnect: n = h->disconnect_user(copy.user, copy.client, copy.code, copy.reason); break;
+                default: n = h->refresh_user(copy.user, copy.client, copy.expire_at, copy.expired); break;
+              }
+              return std::to_string(n);
+            },
+            [done](std::vector<std::string>& parts) {
+              for (const auto& p : parts) {
+                if (p == "!") return done(error_object(ec::too_many_requests, "too many requests"));
+              }
+              done(R"({"result":{}})");
+            });
+      }
+      case method::channels: {
+        std::string pattern = c.pattern;
+        return fan_out(
+            [this, pattern](unsigned s) -> std::string {
+              // "name\tcount\n" lines of this shard's channels.
+              std::string out;
+              (*wire.routers)[s]->for_each_local_channel([&](std::string_view name, std::uint32_t n) {
+                if (!pattern.empty() && !glob(pattern, name)) return;
+                out.append(name);
+                out += '\t';
+                out += std::to_string(n);
+                out += '\n';
+              });
+              return out;
+            },
+            [done](std::vector<std::string>& parts) {
+              std::map<std::string, std::uint64_t, std::less<>> merged;
+              for (const auto& p : parts) {
+                std::string_view rest = p == "!" ? std::string_view() : std::string_view(p);
+                while (!rest.empty()) {
+                  auto nl = rest.find('\n');
+                  std::string_view line = rest.substr(0, nl);
+                  rest.remove_prefix(nl + 1);
+                  auto tab = line.find('\t');
+                  merged[std::string(line.substr(0, tab))] += std::stoull(std::string(line.substr(tab + 1)));
+                }
+              }
+              std::string out = R"({"result":{"channels":{)";
+              bool first = true;
+              for (const auto& [name, n] : merged) {
+                if (!first) out += ',';
+                first = false;
+                out += json_string(name);
+                out += fmt::format(R"(:{{"num_clients":{}}})", n);
+              }
+              done(out + "}}}");
+            });
+      }
+      case method::info:
+        return done(R"({"result":{"nodes":[)" + wire.node_info() + "]}}");
+      case method::presence:
+      case method::presence_stats:
+      case method::history:
+      case method::history_remove:
+        // Presence and history land with their own issue.
+        return done(error_object(ec::not_available, "not available"));
+      case method::batch:
+      case method::count:
+        return done(error_object(ec::bad_request, "bad request"));
+    }
+  }
+
+  // Batch commands one after another (parallel: all at once), replies in
+  // command order: {"result":{"replies":[{"publish":{}}, {"error":{..}}]}}.
+  // Centrifugo's reply shape: each reply is keyed by its method, or "error".
+  void run_batch(std::shared_ptr<std::vector<command>> cmds, bool parallel, done_fn done) {
+    auto replies = std::make_shared<std::vector<std::string>>(cmds->size());
+    auto finish = [cmds, replies, done] {
+      std::string out = R"({"result":{"replies":[)";
+      for (std::size_t i = 0; i < replies->size(); ++i) {
+        if (i) out += ',';
+        out += (*replies)[i];
+      }
+      done(out + "]}}");
+    };
+    // {"result":X} → {"<method>":X}; {"error":E} stays.
+    auto as_reply = [](const command& c, std::string r) {
+      constexpr std::string_view result_prefix = R"({"result":)";
+      if (r.compare(0, result_prefix.size(), result_prefix) != 0) return r;
+      return "{" + json_string(method_names[static_cast<std::size_t>(c.m)]) + ":" + r.substr(result_prefix.size());
+    };
+    if (cmds->empty()) return finish();
+    if (parallel) {
+      auto left = std::make_shared<std::size_t>(cmds->size());
+      for (std::size_t i = 0; i < cmds->size(); ++i) {
+        run((*cmds)[i], [cmds, replies, left, finish, as_reply, i](std::string r) {
+          (*replies)[i] = as_reply((*cmds)[i], std::move(r));
+          if (--*left == 0) finish();
+        });
+      }
+      return;
+    }
+    auto step = std::make_shared<std::function<void(std::size_t)>>();
+    *step = [this, cmds, replies, finish, as_reply, step](std::size_t i) {
+      if (i == cmds->size()) {
+        finish();
+        *step = nullptr;  // breaks the self-reference
+        return;
+      }
+      run((*cmds)[i], [cmds, replies, as_reply, step, i](std::string r) {
+        (*replies)[i] = as_reply((*cmds)[i], std::move(r));
+        (*step)(i + 1);
+      });
+    };
+    (*step)(0);
+  }
+};
+
+server_api::server_api(wiring w) : _impl(std::make_unique<impl>(std::move(w))) {}
+server_api::~server_api() = default;
+
+bool server_api::enabled() const noexcept { return !_impl->wire.cfg->api_key.empty() || _impl->wire.cfg->api_insecure; }
+
+void server_api::handle(const ops::http_request& req, ops::http_reply reply) {
+  impl& a = *_impl;
+  // Holds the reply by value: most answers come after handle() returned.
+  auto answer = [reply](unsigned status, std::string body) {
+    ops::http_response r;
+    r.status = status;
+    r.content_type = "application/json";
+    r.body = std::move(body);
+    r.body += '\n';
+    reply(std::move(r));
+  };
+  const config& cfg = *a.wire.cfg;
+  if (!enabled()) {
+    ++a.not_found;
+    return answer(404, error_object(ec::not_available, "the server API is off: set api_key (or api_insecure)"));
+  }
+  if (!cfg.api_key.empty()) {
+    std::string_view key = req.header("X-API-Key");
+    if (key.empty()) {
+      std::string_view auth = req.header("Authorization");
+      constexpr std::string_view scheme = "apikey ";
+      if (auth.size() > scheme.size()) {
+        std::string lower(auth.substr(0, scheme.size()));
+        for (char& ch : lower) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+        if (lower == scheme) key = auth.substr(scheme.size());
+      }
+    }
+    if (key.size() != cfg.api_key.size() || CRYPTO_memcmp(key.data(), cfg.api_key.data(), key.size()) != 0) {
+      ++a.unauthorized;
+      return answer(401, error_object(ec::unauthorized, "unauthorized"));
+    }
+  }
+  if (req.method != "POST") {
+    ++a.bad_request;
+    return answer(405, error_object(ec::bad_request, "use POST"));
+  }
+  std::string_view name = req.path.substr(std::string_view("/api/").size());
+  method m;
+  if (!find_method(name, m)) {
+    ++a.not_found;
+    return answer(404, error_object(ec::method_not_found, "method not found"));
+  }
+  dom::element doc;
+  std::string_view body = req.body.empty() ? std::string_view("{}") : req.body;
+  if (a.parser.parse(simdjson::padded_string(body)).get(doc) != simdjson::SUCCESS) {
+    ++a.bad_request;
+    auto& o = a.counts[static_cast<std::size_t>(m)];
+    ++o.error;
+    return answer(400, error_object(ec::bad_request, "request body is not valid JSON"));
+  }
+  auto count = [&a, m](const std::string& r) {
+    auto& o = a.counts[static_cast<std::size_t>(m)];
+    ++(r.compare(0, 9, R"({"error":)") == 0 ? o.error : o.ok);
+  };
+  auto done = [answer, count](std::string r) mutable {
+    count(r);
+    answer(200, std::move(r));
+  };
+  if (m != method::batch) return a.run(parse_command(m, doc), std::move(done));
+
+  dom::object obj;
+  dom::array list;
+  if (doc.get(obj) != simdjson::SUCCESS || obj["commands"].get(list) != simdjson::SUCCESS) {
+    return done(error_object(ec::bad_request, "commands required"));
+  }
+  auto cmds = std::make_shared<std::vector<command>>();
+  for (dom::element e : list) {
+    // {"publish": {...}} — one method per command.
+    dom::object one;
+    command c;
+    c.error = "each command is an object with one method";
+    if (e.get(one) == simdjson::SUCCESS && one.size() == 1) {
+      for (auto [key, params] : one) {
+        method cm;
+        if (!find_method(key, cm) || cm == method::batch) {
+          c.error = fmt::format("unknown method {}", key);
+        } else {
+          c = parse_command(cm, params);
+        }
+      }
+    }
+    cmds->push_back(std::move(c));
+  }
+  bool parallel = false;
+  if (dom::element p; obj["parallel"].get(p) == simdjson::SUCCESS && p.get(parallel) != simdjson::SUCCESS) {
+    return done(error_object(ec::bad_request, "parallel must be a boolean"));
+  }
+  a.run_batch(std::move(cmds), parallel, std::move(done));
+}
+
+std::string server_api::stats_json() const {
+  const impl& a = *_impl;
+  std::string out = fmt::format(R"("unauthorized":{},"bad_request":{},"not_found":{},"pending":{})", a.unauthorized,
+                                a.bad_request, a.not_found, a.calls.size());
+  for (std::size_t i = 0; i < method_names.size(); ++i) {
+    out += fmt::format(R"(,"{}":{{"ok":{},"error":{}}})", method_names[i], a.counts[i].ok, a.counts[i].error);
+  }
+  return out;
+}
+
+}  // namespace sb

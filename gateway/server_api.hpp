@@ -1,0 +1,66 @@
+#pragma once
+// The server API: Centrifugo-compatible `POST /api/<method>` on the ops port,
+// for backends. Methods: publish, broadcast, subscribe, unsubscribe,
+// disconnect, refresh, channels, info, batch; presence, presence_stats,
+// history and history_remove answer "not available" (108) until presence
+// and history exist.
+//
+// Threading: everything here runs on the main thread. A method that touches
+// shards sends tasks through the mesh (the main thread is a source and a
+// destination of it) and answers when the shards have answered: a publish
+// is answered once the channel's home shard has ordered it, so a 200 means
+// the publication has its place in the channel's stream. No lock, no
+// shared mutable state with the shards.
+
+#include "ops/http_server.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sb {
+
+class mesh;
+class centrifuge_handler;
+struct config;
+namespace routing {
+class router;
+class channel_rules;
+}  // namespace routing
+
+class server_api {
+ public:
+  struct wiring {
+    const config* cfg = nullptr;
+    mesh* shard_mesh = nullptr;
+    const std::vector<routing::router*>* routers = nullptr;       // index = shard
+    const std::vector<centrifuge_handler*>* handlers = nullptr;   // null entries in echo mode
+    const routing::channel_rules* rules = nullptr;
+    /// The node's figures for `info` (a JSON object), main thread.
+    std::function<std::string()> node_info;
+  };
+
+  explicit server_api(wiring w);
+  ~server_api();
+  server_api(const server_api&) = delete;
+  server_api& operator=(const server_api&) = delete;
+
+  /// Whether requests are served (a key is set, or api_insecure).
+  bool enabled() const noexcept;
+
+  /// POST /api/<method>: answers through `reply`, now or after the shards did.
+  void handle(const ops::http_request& req, ops::http_reply reply);
+
+  /// Requests by method and outcome, as JSON members ("publish":{"ok":N,...}).
+  std::string stats_json() const;
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> _impl;
+};
+
+}  // namespace sb
