@@ -17,6 +17,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -133,6 +134,8 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
   std::uint64_t total = 0, accepted = 0, open = 0, handshaking = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(end_reason::count)> ended{};
   std::string per;
+  std::array<std::uint64_t, latency_bounds_us.size() + 1> latency{};
+  std::array<std::uint64_t, queue_bounds_bytes.size() + 1> queue{};
   for (auto& s : shards) {
     const auto& st = s->stats();
     const auto& src = m.source_stats(s->id());
@@ -143,8 +146,19 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
     open += o;
     handshaking += h;
     accepted += st.accepted.get();
-    std::string reasons, rejected;
+    std::string reasons, rejected, shard_latency = R"("count":0)";
     if (ss) {
+      std::array<std::uint64_t, latency_bounds_us.size() + 1> mine{};
+      std::uint64_t count = 0;
+      for (std::size_t i = 0; i < mine.size(); ++i) {
+        mine[i] = ss->publish_to_write_us.bucket(i);
+        latency[i] += mine[i];
+        count += mine[i];
+      }
+      for (std::size_t i = 0; i < queue.size(); ++i) queue[i] += ss->queue_at_write_bytes.bucket(i);
+      shard_latency = fmt::format(R"("count":{},"p50":{},"p99":{})", count,
+                                  bucket_quantile(latency_bounds_us, mine, 0.50),
+                                  bucket_quantile(latency_bounds_us, mine, 0.99));
       for (std::size_t i = 0; i < ended.size(); ++i) {
         std::uint64_t n = ss->ended[i].get();
         ended[i] += n;
@@ -162,12 +176,14 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
         R"({{"id":{},"connections":{},"open":{},"handshaking":{},"accepted":{},"rejected_over_limit":{},)"
         R"("accept_errors":{},"upgrades":{},"messages_in":{},"frames_out":{},"bytes_in":{},"bytes_out":{},)"
         R"("writes":{},"queued_bytes":{},"ended":{{{}}},"handshake_rejected":{{{}}},"fd_capacity":{},)"
-        R"("mesh_sent":{},"mesh_received":{},"mesh_deferred":{},"mesh_shed":{},"routing":{{{}}},"protocol":{{{}}}}})",
+        R"("mesh_sent":{},"mesh_received":{},"mesh_deferred":{},"mesh_shed":{},"publish_to_write_us":{{{}}},)"
+        R"("routing":{{{}}},"protocol":{{{}}}}})",
         s->id(), o + h, o, h, st.accepted.get(), st.rejected_over_limit.get(), st.accept_errors.get(),
         ss ? ss->upgrades.get() : 0, ss ? ss->messages_in.get() : 0, ss ? ss->frames_out.get() : 0,
         ss ? ss->bytes_in.get() : 0, ss ? ss->bytes_out.get() : 0, ss ? ss->writes.get() : 0,
         ss ? ss->queued_bytes.get() : 0, reasons, rejected, st.fd_capacity.get(), src.sent.get(),
-        dst.received.get(), src.deferred.get(), src.shed.get(), routing_json(s->router()), protocol_json(s->protocol()));
+        dst.received.get(), src.deferred.get(), src.shed.get(), shard_latency, routing_json(s->router()),
+        protocol_json(s->protocol()));
   }
   std::string totals;
   for (std::size_t i = 0; i < ended.size(); ++i) {
@@ -180,10 +196,23 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
     memory += fmt::format(R"(,"jemalloc":{{"allocated":{},"active":{},"resident":{},"mapped":{}}})",
                           mem.jemalloc->allocated, mem.jemalloc->active, mem.jemalloc->resident, mem.jemalloc->mapped);
   }
+  // Quantiles are bucket upper bounds ("p99 <= 2,500 us"), over all
+  // shards, since start (the dashboard differences successive polls).
+  std::uint64_t latency_count = 0;
+  for (auto c : latency) latency_count += c;
+  std::string latency_json = fmt::format(
+      R"("count":{},"p50":{},"p90":{},"p99":{},"p999":{},"bounds":[{}],"buckets":[{}])", latency_count,
+      bucket_quantile(latency_bounds_us, latency, 0.50), bucket_quantile(latency_bounds_us, latency, 0.90),
+      bucket_quantile(latency_bounds_us, latency, 0.99), bucket_quantile(latency_bounds_us, latency, 0.999),
+      fmt::join(latency_bounds_us, ","), fmt::join(latency, ","));
+  std::string queue_json =
+      fmt::format(R"("p50":{},"p99":{})", bucket_quantile(queue_bounds_bytes, queue, 0.50),
+                  bucket_quantile(queue_bounds_bytes, queue, 0.99));
   return fmt::format(R"({{"shards":{},"connections":{},"open":{},"handshaking":{},"accepted":{},)"
-                     R"("connection_capacity":{},"ended":{{{}}},"memory":{{{}}},"api":{{{}}},"per_shard":[{}]}})",
-                     shards.size(), total, open, handshaking, accepted, fd_cap * shards.size(), totals, memory, api,
-                     per) +
+                     R"("connection_capacity":{},"ended":{{{}}},"memory":{{{}}},"publish_to_write_us":{{{}}},)"
+                     R"("queue_at_write_bytes":{{{}}},"api":{{{}}},"per_shard":[{}]}})",
+                     shards.size(), total, open, handshaking, accepted, fd_cap * shards.size(), totals, memory,
+                     latency_json, queue_json, api, per) +
          "\n";
 }
 

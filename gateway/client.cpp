@@ -398,7 +398,9 @@ frame_ref centrifuge_handler::encode_publication(frame_pool& pool, const routing
     p.info.chan_info = pub.info.chan_info;
   }
   proto::encode_publication_push(text, p);
-  return ws::make_frame(pool, ws::opcode::text, text);
+  frame_ref frame = ws::make_frame(pool, ws::opcode::text, text);
+  frame.set_stamp(pub.entered_ns);
+  return frame;
 }
 
 void centrifuge_handler::on_message(session& s, ws::opcode op, std::span<const std::uint8_t> payload) {

@@ -89,6 +89,35 @@ class exposition {
     }
   }
 
+  // A histogram family per shard: cumulative _bucket{le} series, _sum and
+  // _count. Recorded values are divided by `divisor` (1e6: microseconds
+  // exposed as seconds; dividing keeps "5e-05" instead of 50 * 1e-6's
+  // "4.9999999999999996e-05").
+  template <typename Hist>
+  void histogram(std::string_view name, std::string_view help, const std::vector<shard_view>& shards, double divisor,
+                 const Hist* (*get)(const shard_view&)) {
+    auto out = std::back_inserter(_out);
+    bool header = false;
+    for (const auto& v : shards) {
+      const Hist* h = get(v);
+      if (!h) continue;
+      if (!header) {
+        fmt::format_to(out, "# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
+        header = true;
+      }
+      std::uint64_t cumulative = 0;
+      for (std::size_t i = 0; i < Hist::bounds_count; ++i) {
+        cumulative += h->bucket(i);
+        fmt::format_to(out, "{}_bucket{{{},le=\"{}\"}} {}\n", name, v.label, static_cast<double>(h->bounds()[i]) / divisor,
+                       cumulative);
+      }
+      cumulative += h->bucket(Hist::bounds_count);
+      fmt::format_to(out, "{}_bucket{{{},le=\"+Inf\"}} {}\n", name, v.label, cumulative);
+      fmt::format_to(out, "{}_sum{{{}}} {}\n", name, v.label, static_cast<double>(h->sum()) / divisor);
+      fmt::format_to(out, "{}_count{{{}}} {}\n", name, v.label, cumulative);
+    }
+  }
+
   // A family with a single unlabelled sample.
   void single(std::string_view name, std::string_view type, std::string_view help, std::uint64_t value) {
     family(name, type, help);
@@ -173,6 +202,15 @@ void session_families(exposition& x, const std::vector<shard_view>& v) {
               field{&shard_view::ss, &session_stats::queued_bytes});
   x.per_shard("switchboard_fd_capacity", gauge, "File descriptors the shard's table can hold for clients.", v,
               field{&shard_view::st, &shard_stats::fd_capacity});
+  using latency_hist = decltype(session_stats::publish_to_write_us);
+  using queue_hist = decltype(session_stats::queue_at_write_bytes);
+  x.histogram<latency_hist>(
+      "switchboard_publish_to_write_seconds",
+      "From a publication entering the gateway to the write that finished its frame on a subscriber's socket.", v, 1e6,
+      [](const shard_view& s) { return s.ss ? &s.ss->publish_to_write_us : nullptr; });
+  x.histogram<queue_hist>("switchboard_outbound_queue_bytes",
+                          "A session's outbound queue (bytes) when it starts a write.", v, 1.0,
+                          [](const shard_view& s) { return s.ss ? &s.ss->queue_at_write_bytes : nullptr; });
 }
 
 void mesh_families(exposition& x, const std::vector<shard_view>& v) {

@@ -45,7 +45,7 @@ frame_ref frame_pool::make(std::size_t capacity) {
     b->capacity = cap;
     b->size_class = cls;
   }
-  b->next_free = nullptr;
+  b->stamp_ns = 0;  // in use from here: the union's stamp, not next_free
   b->refs = 1;
   b->size = 0;
   _live.inc();

@@ -22,6 +22,7 @@
 #include <array>
 #include <cassert>
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
 #include <string_view>
 #include <utility>
@@ -32,11 +33,20 @@ namespace sb {
 
 class frame_pool;
 
+/// The clock of frame stamps: steady (monotonic, system-wide), in ns.
+inline std::int64_t steady_now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 namespace detail {
 /// Header in front of a frame's bytes. Internal to frame_pool/frame_ref.
 struct frame_block {
   frame_pool* pool;
-  frame_block* next_free;  // only while on a free list
+  union {
+    frame_block* next_free;  // while on a free list
+    std::int64_t stamp_ns;   // while in use: when the content entered the gateway (0: not stamped)
+  };
   std::uint32_t refs;
   std::uint32_t size;
   std::uint32_t capacity;
@@ -79,6 +89,11 @@ class frame_ref {
   std::size_t size() const noexcept { return _b->size; }
   std::size_t capacity() const noexcept { return _b->capacity; }
   /// The bytes as text, for tests and logs.
+  /// When what this frame carries entered the gateway (steady clock, ns;
+  /// 0: not stamped). The session records publish→write latency from it.
+  void set_stamp(std::int64_t ns) noexcept { _b->stamp_ns = ns; }
+  std::int64_t stamp() const noexcept { return _b->stamp_ns; }
+
   std::string_view view() const noexcept {
     return {reinterpret_cast<const char*>(_b->bytes()), _b->size};
   }

@@ -28,6 +28,7 @@ struct publication : boost::intrusive_ref_counter<publication, boost::thread_saf
   std::string channel;
   std::string data;        // raw JSON
   std::uint64_t offset = 0;
+  std::int64_t entered_ns = 0;  // steady clock when it entered the gateway (publish→write latency)
   bool has_info = false;
   client_info info;
 };

@@ -198,6 +198,7 @@ void router::on_deliver(const publication_ptr& pub) {
 
 bool router::publish(publication_ptr pub) {
   _stats.publications_in.inc();
+  if (pub->entered_ns == 0) pub->entered_ns = steady_now_ns();
   unsigned home = home_of(pub->channel, _mesh.shards());
   // Through the mesh even when this shard is the home: a register this
   // shard sent earlier (a subscribe in the same frame) travels the same
@@ -245,6 +246,7 @@ void router::on_unregister(unsigned from, std::string_view channel) {
 
 bool router::publish_from_main(mesh& m, const std::vector<router*>& all, publication_ptr pub,
                                std::function<void(std::uint64_t)> ordered) {
+  if (pub->entered_ns == 0) pub->entered_ns = steady_now_ns();
   unsigned home = home_of(pub->channel, m.shards());
   router* target = all[home];
   // Not counted in publications_in: that counter has one writer, its shard;

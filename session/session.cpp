@@ -320,6 +320,8 @@ void session::mark_dirty() {
 }
 
 void session::flush() {
+  if (_out_head) _ctx._stats.queue_at_write_bytes.record(_queued_bytes);
+  std::int64_t now_ns = 0;  // read once, when the first stamped frame completes
   while (_out_head && _phase != phase::dead) {
     std::array<asio::const_buffer, max_iov> bufs;
     std::size_t count = 0;
@@ -344,6 +346,10 @@ void session::flush() {
       }
       written -= left;
       out_node* done = _out_head;
+      if (std::int64_t stamp = done->frame.stamp(); stamp != 0) {
+        if (now_ns == 0) now_ns = steady_now_ns();
+        _ctx._stats.publish_to_write_us.record(now_ns > stamp ? static_cast<std::uint64_t>(now_ns - stamp) / 1000 : 0);
+      }
       _out_head = done->next;
       if (!_out_head) _out_tail = nullptr;
       _out_offset = 0;

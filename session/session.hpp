@@ -18,6 +18,7 @@
 #include "pool/counter.hpp"
 #include "pool/frame_buffer.hpp"
 #include "pool/object_pool.hpp"
+#include "pool/histogram.hpp"
 #include "pool/timer_wheel.hpp"
 #include "session/http_upgrade.hpp"
 #include "session/ws_codec.hpp"
@@ -82,7 +83,19 @@ enum class end_reason : std::uint8_t {
 const char* to_string(end_reason r) noexcept;
 
 /// Per-shard session figures; written by the shard, read anywhere.
+/// Bucket bounds shared by every shard (so buckets add up across shards).
+/// Publish→write: microseconds from a publication entering the gateway to
+/// the write that finished its frame on a subscriber's socket.
+inline constexpr std::array<std::uint64_t, 16> latency_bounds_us = {
+    50, 100, 250, 500, 1'000, 2'500, 5'000, 10'000, 25'000, 50'000, 100'000, 250'000, 500'000, 1'000'000,
+    2'500'000, 5'000'000};
+/// Outbound queue bytes of a session when it starts a write.
+inline constexpr std::array<std::uint64_t, 9> queue_bounds_bytes = {
+    256, 1'024, 4'096, 16'384, 65'536, 262'144, 1'048'576, 4'194'304, 16'777'216};
+
 struct session_stats {
+  bucket_histogram<latency_bounds_us.size()> publish_to_write_us{latency_bounds_us};
+  bucket_histogram<queue_bounds_bytes.size()> queue_at_write_bytes{queue_bounds_bytes};
   counter open;                 // sessions past the upgrade, now
   counter handshaking;          // connections still in the upgrade, now
   counter upgrades;             // successful upgrades since start

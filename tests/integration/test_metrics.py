@@ -83,7 +83,11 @@ def parse(text):
             m = SAMPLE.match(line)
             check(m, f"unparsable sample line: {line!r}")
             name, labels, value = m.groups()
-            check(name in types and name in helps, f"{name}: sample without HELP/TYPE")
+            # A histogram's series are <family>_bucket / _sum / _count.
+            family = re.sub(r"_(bucket|sum|count)$", "", name)
+            if types.get(family) != "histogram":
+                family = name
+            check(family in types and family in helps, f"{name}: sample without HELP/TYPE")
             lab = frozenset(LABEL.findall(labels or ""))
             samples[(name, lab)] = float(value)
     return samples, types
@@ -269,6 +273,14 @@ def test_metrics_lint_counters_and_readiness():
             for (name, labels), want in moved.items():
                 got = total(after, name, **dict(labels)) - total(before, name, **dict(labels))
                 check(got == want, f"{name}{dict(labels)} moved by {got}, expected {want}")
+            # Every client read its push, so each frame's write completed and
+            # was timed: one publish→write sample per delivery.
+            lat = "switchboard_publish_to_write_seconds"
+            check(types.get(lat) == "histogram", f"{lat} is a histogram")
+            got = total(after, lat + "_count") - total(before, lat + "_count")
+            check(got == CLIENTS, f"{lat}_count moved by {got}, expected {CLIENTS}")
+            check(total(after, lat + "_bucket", le="+Inf") == total(after, lat + "_count"), "+Inf bucket = count")
+            check(types.get("switchboard_outbound_queue_bytes") == "histogram", "queue histogram")
             for name in ("switchboard_clients", "switchboard_users", "switchboard_client_records",
                          "switchboard_subscriptions"):
                 check(total(after, name) == CLIENTS, f"{name} = {total(after, name)}, expected {CLIENTS}")
