@@ -36,7 +36,7 @@ struct client final : routing::subscriber {
 
   explicit client(session& s) : sess(s) {}
 
-  void on_subscribed(routing::subscription& s, std::uint64_t offset) override;
+  void on_subscribed(routing::subscription& s, const routing::position& pos) override;
   void deliver(const frame_ref& frame) override { (void)sess.send(frame); }
 
   centrifuge_handler& handler() const noexcept {
@@ -76,7 +76,7 @@ struct client final : routing::subscriber {
 
   void on_deadline();  // the session timer we set passed
   void finish_connect(std::string& out);
-  void push_subscribed(routing::subscription& s, std::uint64_t offset);
+  void push_subscribed(routing::subscription& s, const routing::position& pos);
 
   session& sess;
   compact_string user;                       // 31 characters inline (std::string: 15)
@@ -108,7 +108,38 @@ std::array<char, 36> client::id_text() const noexcept {
 
 std::string_view client_user(const client& c) noexcept { return c.user; }
 
-void client::on_subscribed(routing::subscription& s, std::uint64_t offset) {
+// Whether clients may recover on `channel`: its namespace keeps history and
+// recovery is on (forced, or allowed for clients that ask).
+bool recoverable_channel(const routing::channel_rules& rules, std::string_view channel) {
+  const routing::channel_options* o = rules.resolve(channel);
+  return o && o->history_size > 0 && o->history_ttl.count() > 0 && (o->force_recovery || o->allow_recovery);
+}
+
+void fill_subscribe_result(proto::subscribe_result& r, const routing::position& pos, bool recoverable,
+                           std::vector<proto::publication_view>& views) {
+  r.offset = pos.offset;
+  r.epoch = pos.epoch;
+  r.recoverable = recoverable;
+  r.was_recovering = pos.was_recovering;
+  r.recovered = pos.recovered;
+  views.clear();
+  for (const auto& p : pos.publications) {
+    proto::publication_view v;
+    v.data = p->data;
+    v.offset = p->offset;
+    if (p->has_info) {
+      v.has_info = true;
+      v.info.user = p->info.user;
+      v.info.client = p->info.client;
+      v.info.conn_info = p->info.conn_info;
+      v.info.chan_info = p->info.chan_info;
+    }
+    views.push_back(v);
+  }
+  r.publications = views;
+}
+
+void client::on_subscribed(routing::subscription& s, const routing::position& pos) {
   auto& h = handler();
   auto& out = h._out;
   if (s.owner_flag) {
@@ -119,24 +150,26 @@ void client::on_subscribed(routing::subscription& s, std::uint64_t offset) {
       h.reply_frame(*this);
     } else if (st == state::connected) {
       // Made through the server API after connect.
-      push_subscribed(s, offset);
+      push_subscribed(s, pos);
     }
   } else if (s.owner_tag) {
     out.clear();
     proto::subscribe_result r;
-    r.offset = offset;
-    r.epoch = "";
+    thread_local std::vector<proto::publication_view> views;
+    fill_subscribe_result(r, pos, recoverable_channel(h._opts.rules, s.name()), views);
     proto::encode_subscribe_reply(out, s.owner_tag, r);
     s.owner_tag = 0;
     h.reply_frame(*this);
   }
 }
 
-void client::push_subscribed(routing::subscription& s, std::uint64_t offset) {
+void client::push_subscribed(routing::subscription& s, const routing::position& pos) {
   auto& h = handler();
   h._out.clear();
   proto::subscribe_push p;
-  p.offset = offset;
+  p.offset = pos.offset;
+  p.epoch = pos.epoch;
+  p.recoverable = recoverable_channel(h._opts.rules, s.name());
   proto::encode_subscribe_push(h._out, s.name(), p);
   h.reply_frame(*this);
 }
@@ -344,7 +377,12 @@ std::size_t centrifuge_handler::subscribe_user(std::string_view user, std::strin
     // the subscribe push when the home confirms; if the subscription is
     // already live, it was confirmed inside subscribe(): push now.
     c.add(sub, 0, true);
-    if (sub->active) c.push_subscribed(*sub, sub->channel->last_offset);
+    if (sub->active) {
+      routing::position pos;
+      pos.offset = sub->channel->last_offset;
+      pos.epoch = sub->channel->epoch;
+      c.push_subscribed(*sub, pos);
+    }
     _stats.subscribes.inc();
     return true;
   });
@@ -543,7 +581,11 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
         _stats.subscribe_errors.inc();
         return error(permission_denied, "permission denied");
       }
-      routing::subscription* sub = _router.subscribe(c, req.channel);
+      // Recovery: the client knew this stream at {offset, epoch} and asks
+      // for what it missed; the home answers in stream order.
+      bool recoverable = recoverable_channel(_opts.rules, req.channel);
+      routing::recovery_request rec{req.offset, req.epoch};
+      routing::subscription* sub = _router.subscribe(c, req.channel, recoverable && req.recover ? &rec : nullptr);
       if (!sub) {
         _stats.subscribe_errors.inc();
         return error(internal, "internal server error");
@@ -553,8 +595,13 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
       if (sub->active) {
         // Already active: on_subscribed ran during subscribe() with no
         // reply id recorded; answer here.
+        routing::position pos;
+        pos.offset = sub->channel->last_offset;
+        pos.epoch = sub->channel->epoch;
+        pos.was_recovering = req.recover;  // asked on a channel without recovery
         proto::subscribe_result r;
-        r.offset = sub->channel->last_offset;
+        std::vector<proto::publication_view> none;
+        fill_subscribe_result(r, pos, recoverable, none);
         next_line(_out);
         proto::encode_subscribe_reply(_out, cmd.id, r);
       }

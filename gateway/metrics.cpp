@@ -246,6 +246,15 @@ void routing_families(exposition& x, const std::vector<shard_view>& v) {
               field{&shard_view::rs, &router_stats::frames_encoded});
   x.per_shard("switchboard_deliveries_total", counter_type, "Publication frames queued to subscribers on this shard.", v,
               field{&shard_view::rs, &router_stats::deliveries});
+  x.per_shard("switchboard_history_publications", gauge, "Publications retained in channel history at this home shard.",
+              v, field{&shard_view::rs, &routing::router_stats::history_publications});
+  x.per_shard("switchboard_history_bytes", gauge, "Bytes of the publications retained in history (payload, channel, record).",
+              v, field{&shard_view::rs, &routing::router_stats::history_bytes});
+  x.per_shard("switchboard_recoveries_total", counter_type, "Recovery requests answered at this home shard.", v,
+              field{&shard_view::rs, &routing::router_stats::recoveries});
+  x.per_shard("switchboard_recoveries_failed_total", counter_type,
+              "Recovery requests that could not be served (epoch changed or publications gone).", v,
+              field{&shard_view::rs, &routing::router_stats::recoveries_failed});
   x.per_shard("switchboard_mesh_refused_total", counter_type, "Routing messages the mesh shed (ring and overflow full).",
               v, field{&shard_view::rs, &router_stats::mesh_refused});
 }

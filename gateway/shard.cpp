@@ -48,8 +48,10 @@ struct shard::local {
       : owner(s),
         acceptor(s._ctx.get_executor()),
         accept_backoff(s._ctx),
+        history_sweep(s._ctx),
         sessions(s._ctx, *svc.sessions),
-        router(s._id, *svc.router_mesh, *svc.routers, sessions.frames(), &centrifuge_handler::encode_publication),
+        router(s._id, *svc.router_mesh, *svc.routers, sessions.frames(), &centrifuge_handler::encode_publication,
+               svc.protocol ? &svc.protocol->rules : nullptr),
         fd_cap(fd_capacity),
         guard(asio::make_work_guard(s._ctx)) {
     std::uint64_t max = s._cfg.max_connections;
@@ -67,6 +69,7 @@ struct shard::local {
     owner._sessions.store(&sessions.stats(), std::memory_order_release);
     owner._router.store(&router, std::memory_order_release);
     owner._protocol.store(protocol ? &*protocol : nullptr, std::memory_order_release);
+    sweep_history();
   }
 
   ~local() {
@@ -143,12 +146,22 @@ struct shard::local {
     do_accept();
   }
 
+  void sweep_history() {
+    history_sweep.expires_after(std::chrono::seconds(1));
+    history_sweep.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping) return;
+      router.sweep_history();
+      sweep_history();
+    });
+  }
+
   void stop() {
     if (stopping) return;
     stopping = true;
     boost::system::error_code ignored;
     acceptor.close(ignored);
     accept_backoff.cancel();
+    history_sweep.cancel();
     // Sessions get a 1001 close frame where the socket takes it, then their
     // sockets close; pending handlers run with operation_aborted and the
     // sessions are freed as they finish. run() returns when all are done.
@@ -159,6 +172,7 @@ struct shard::local {
   shard& owner;
   tcp_acceptor acceptor;
   asio::steady_timer accept_backoff;
+  asio::steady_timer history_sweep;  // once a second: expired history and the records it kept
   echo_handler echo;  // --mode echo: a diagnostic
   // Destroyed in reverse: the handler (client state) first, then the
   // router (subscriptions), then the sessions.

@@ -1,9 +1,12 @@
 #include "routing/router.hpp"
 
+#include "routing/channel_rules.hpp"
 #include "routing/mesh.hpp"
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
+#include <random>
 
 namespace sb::routing {
 
@@ -38,8 +41,26 @@ bool shard_set::erase(std::uint16_t shard) {
   return true;
 }
 
-router::router(unsigned shard_id, mesh& m, const std::vector<router*>& all, frame_pool& frames, push_encoder encode)
-    : _id(shard_id), _mesh(m), _all(all), _frames(frames), _encode(encode) {}
+namespace {
+
+std::int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::uint64_t history_bytes(const publication& p) { return p.data.size() + p.channel.size() + sizeof(publication); }
+
+}  // namespace
+
+router::router(unsigned shard_id, mesh& m, const std::vector<router*>& all, frame_pool& frames, push_encoder encode,
+               const channel_rules* rules)
+    : _id(shard_id),
+      _mesh(m),
+      _all(all),
+      _frames(frames),
+      _encode(encode),
+      _rules(rules),
+      _epoch_seed(std::random_device{}() ^ (std::uint64_t{shard_id} << 32)) {}
 
 router::~router() {
   // Shutdown: sessions are gone, so are their subscriptions' owners.
@@ -81,7 +102,7 @@ bool router::send(unsigned to, task t) {
 // ---------------------------------------------------------------------------
 // Subscriber side
 
-subscription* router::subscribe(subscriber& who, std::string_view channel) {
+subscription* router::subscribe(subscriber& who, std::string_view channel, const recovery_request* recover) {
   local_channel* lc;
   if (auto it = _local.find(channel); it != _local.end()) {
     lc = *it;
@@ -93,22 +114,30 @@ subscription* router::subscribe(subscriber& who, std::string_view channel) {
   subscription* s = _sub_pool.acquire(lc, &who);
   lc->subs.push_back(*s);
   _stats.subscriptions.inc();
-  if (lc->registered) {
+  if (lc->registered && !recover) {
     // This shard already receives the channel's stream: join it here, at
     // the last offset delivered, with no round trip.
     s->active = true;
     ++lc->active;
-    who.on_subscribed(*s, lc->last_offset);
+    position pos;
+    pos.offset = lc->last_offset;
+    pos.epoch = lc->epoch;
+    who.on_subscribed(*s, pos);
     return s;
   }
   ++lc->pending;
-  if (!lc->registering) {
+  unsigned home = home_of(channel, _mesh.shards());
+  // Tasks run on the home shard and touch only the home's router: never
+  // this one, which may be gone by then (shards stop one by one).
+  router* target = _all[home];
+  auto from = static_cast<std::uint16_t>(_id);
+  if (recover) {
+    // The home answers with the missed publications; its answer travels the
+    // same ring as the live stream (after the register, if one is sent).
+    s->recovering = true;
+  }
+  if (!lc->registered && !lc->registering) {
     lc->registering = true;
-    unsigned home = home_of(channel, _mesh.shards());
-    // The task runs on the home shard and touches only the home's router:
-    // never this one, which may be gone by then (shards stop one by one).
-    router* target = _all[home];
-    auto from = static_cast<std::uint16_t>(_id);
     bool ok = send(home, [target, from, lc, name = compact_string(channel)]() mutable {
       target->on_register(from, std::move(name), lc);
     });
@@ -120,6 +149,27 @@ subscription* router::subscribe(subscriber& who, std::string_view channel) {
       _stats.subscriptions.dec();
       release_if_unused(lc);
       return nullptr;
+    }
+  }
+  if (recover) {
+    bool ok = send(home, [target, from, lc, s, since = recover->offset, epoch = compact_string(recover->epoch),
+                          name = compact_string(channel)]() mutable {
+      target->on_sync(from, std::move(name), lc, s, since, std::move(epoch));
+    });
+    if (!ok) {
+      // Overload: join without recovery (the client is told it was not
+      // recovered and reloads its state).
+      s->recovering = false;
+      if (lc->registered) {
+        --lc->pending;
+        s->active = true;
+        ++lc->active;
+        position pos;
+        pos.offset = lc->last_offset;
+        pos.epoch = lc->epoch;
+        pos.was_recovering = true;
+        who.on_subscribed(*s, pos);
+      }
     }
   }
   return s;
@@ -154,14 +204,19 @@ void router::release_if_unused(local_channel* lc) {
   _stats.local_channels.dec();
 }
 
-void router::on_registered(local_channel* lc, std::uint64_t offset) {
+void router::on_registered(local_channel* lc, std::uint64_t offset, compact_string epoch) {
   lc->registering = false;
   lc->registered = true;
   lc->last_offset = offset;
-  // Activate every pending subscription; drop the cancelled ones.
+  lc->epoch = std::move(epoch);
+  position pos;
+  pos.offset = offset;
+  pos.epoch = lc->epoch;
+  // Activate every pending subscription; drop the cancelled ones. A
+  // recovering one waits for its own answer (on_synced), which follows.
   for (auto it = lc->subs.begin(); it != lc->subs.end();) {
     subscription& s = *it++;
-    if (s.active) continue;
+    if (s.active || s.recovering) continue;
     --lc->pending;
     if (!s.owner) {
       lc->subs.erase(lc->subs.iterator_to(s));
@@ -171,9 +226,34 @@ void router::on_registered(local_channel* lc, std::uint64_t offset) {
     }
     s.active = true;
     ++lc->active;
-    s.owner->on_subscribed(s, offset);
+    s.owner->on_subscribed(s, pos);
   }
   release_if_unused(lc);
+}
+
+void router::on_synced(local_channel* lc, subscription* s, std::uint64_t offset, compact_string epoch,
+                       bool recovered, std::vector<publication_ptr> pubs) {
+  --lc->pending;
+  s->recovering = false;
+  if (!s->owner) {  // unsubscribed meanwhile
+    lc->subs.erase(lc->subs.iterator_to(*s));
+    _sub_pool.release(s);
+    _stats.subscriptions.dec();
+    release_if_unused(lc);
+    return;
+  }
+  // The channel is registered here (the register went before the sync on
+  // the same ring), so live publications after `offset` follow.
+  lc->epoch = epoch;
+  s->active = true;
+  ++lc->active;
+  position pos;
+  pos.offset = offset;
+  pos.epoch = lc->epoch;
+  pos.was_recovering = true;
+  pos.recovered = recovered;
+  pos.publications = pubs;
+  s->owner->on_subscribed(*s, pos);
 }
 
 void router::on_deliver(const publication_ptr& pub) {
@@ -215,21 +295,133 @@ void router::on_register(unsigned from, compact_string channel, local_channel* l
   if (auto it = _home.find(std::string_view(channel)); it != _home.end()) {
     hc = *it;
   } else {
-    hc = _home_pool.acquire(channel);
-    _home.insert(hc);
-    _stats.home_channels.inc();
+    hc = make_home(channel);
   }
   hc->shards.insert(static_cast<std::uint16_t>(from));
+  set_idle(hc, false);
   std::uint64_t offset = hc->offset;
   router* sub_router = _all[from];
   if (from == _id) {
-    on_registered(lc, offset);
+    on_registered(lc, offset, hc->epoch);
     return;
   }
   // Must not be lost: the subscriber shard is waiting. A refused send here
   // means the destination is far behind; it is counted and the pending
   // subscriptions stay pending until the client gives up.
-  (void)send(from, [sub_router, lc, offset] { sub_router->on_registered(lc, offset); });
+  (void)send(from, [sub_router, lc, offset, epoch = hc->epoch]() mutable {
+    sub_router->on_registered(lc, offset, std::move(epoch));
+  });
+}
+
+void router::on_sync(unsigned from, compact_string channel, local_channel* lc, subscription* s, std::uint64_t since,
+                     compact_string epoch) {
+  home_channel* hc;
+  if (auto it = _home.find(std::string_view(channel)); it != _home.end()) {
+    hc = *it;
+  } else {
+    hc = make_home(channel);  // not reachable with FIFO rings; harmless
+    set_idle(hc, true);
+  }
+  // Served when the stream is the one the client knew (same epoch) and
+  // every publication after its offset is still retained.
+  bool recovered = false;
+  std::vector<publication_ptr> pubs;
+  if (epoch.view() == hc->epoch.view() && since <= hc->offset) {
+    if (since == hc->offset) {
+      recovered = true;
+    } else if (hc->history) {
+      trim_history(hc, steady_ms());
+      auto& items = hc->history->items;
+      if (!items.empty() && items.front().pub->offset <= since + 1) {
+        recovered = true;
+        for (const auto& e : items) {
+          if (e.pub->offset > since) pubs.push_back(e.pub);
+        }
+      }
+    }
+  }
+  _stats.recoveries.inc();
+  if (!recovered) _stats.recoveries_failed.inc();
+  std::uint64_t offset = hc->offset;
+  if (from == _id) {
+    on_synced(lc, s, offset, hc->epoch, recovered, std::move(pubs));
+    return;
+  }
+  router* sub_router = _all[from];
+  (void)send(from, [sub_router, lc, s, offset, epoch = hc->epoch, recovered, p = std::move(pubs)]() mutable {
+    sub_router->on_synced(lc, s, offset, std::move(epoch), recovered, std::move(p));
+  });
+}
+
+home_channel* router::make_home(std::string_view channel) {
+  home_channel* hc = _home_pool.acquire(channel);
+  _home.insert(hc);
+  _stats.home_channels.inc();
+  // A new record is a new stream: a random epoch tells clients that knew an
+  // older one (before a restart, or before its history expired) that they
+  // cannot recover from it.
+  _epoch_seed += 0x9e3779b97f4a7c15ull;
+  std::uint64_t z = _epoch_seed;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  char text[8];
+  static constexpr char digits[] = "0123456789abcdef";
+  for (int i = 0; i < 8; ++i) text[i] = digits[(z >> (4 * i)) & 0xf];
+  hc->epoch = compact_string(std::string_view(text, sizeof(text)));
+  if (_rules) {
+    if (const channel_options* o = _rules->resolve(channel); o && o->history_size > 0 && o->history_ttl.count() > 0) {
+      hc->history = std::make_unique<channel_history>();
+      hc->history->size = o->history_size;
+      hc->history->ttl_ms = o->history_ttl.count();
+    }
+  }
+  return hc;
+}
+
+void router::trim_history(home_channel* hc, std::int64_t now_ms) {
+  auto& items = hc->history->items;
+  while (!items.empty() && (items.front().expires_ms <= now_ms || items.size() > hc->history->size)) {
+    _stats.history_publications.dec();
+    _stats.history_bytes.sub(history_bytes(*items.front().pub));
+    items.pop_front();
+  }
+}
+
+void router::set_idle(home_channel* hc, bool idle) {
+  if (idle && hc->idle_index == UINT32_MAX) {
+    hc->idle_index = static_cast<std::uint32_t>(_idle.size());
+    _idle.push_back(hc);
+  } else if (!idle && hc->idle_index != UINT32_MAX) {
+    home_channel* last = _idle.back();
+    _idle[hc->idle_index] = last;
+    last->idle_index = hc->idle_index;
+    _idle.pop_back();
+    hc->idle_index = UINT32_MAX;
+  }
+}
+
+void router::erase_home(home_channel* hc) {
+  set_idle(hc, false);
+  if (hc->history) {
+    for (const auto& e : hc->history->items) {
+      _stats.history_publications.dec();
+      _stats.history_bytes.sub(history_bytes(*e.pub));
+    }
+  }
+  _home.erase(hc);
+  _home_pool.release(hc);
+  _stats.home_channels.dec();
+}
+
+void router::sweep_history() {
+  std::int64_t now = steady_ms();
+  // Backwards: erase_home moves the last entry into the erased slot.
+  for (std::size_t i = _idle.size(); i-- > 0;) {
+    home_channel* hc = _idle[i];
+    trim_history(hc, now);
+    if (hc->history->items.empty()) erase_home(hc);
+  }
 }
 
 void router::on_unregister(unsigned from, std::string_view channel) {
@@ -237,11 +429,16 @@ void router::on_unregister(unsigned from, std::string_view channel) {
   if (it == _home.end()) return;
   home_channel* hc = *it;
   hc->shards.erase(static_cast<std::uint16_t>(from));
-  if (hc->shards.empty()) {
-    _home.erase(it);
-    _home_pool.release(hc);
-    _stats.home_channels.dec();
+  if (!hc->shards.empty()) return;
+  if (hc->history) {
+    trim_history(hc, steady_ms());
+    if (!hc->history->items.empty()) {
+      // Kept for clients that come back within history_ttl; swept after.
+      set_idle(hc, true);
+      return;
+    }
   }
+  erase_home(hc);
 }
 
 bool router::publish_from_main(mesh& m, const std::vector<router*>& all, publication_ptr pub,
@@ -259,14 +456,29 @@ bool router::publish_from_main(mesh& m, const std::vector<router*>& all, publica
 
 std::uint64_t router::on_publish(publication_ptr pub) {
   auto it = _home.find(std::string_view(pub->channel));
-  if (it == _home.end()) {
-    // Nobody subscribes anywhere: a lookup and nothing else.
-    _stats.publications_dropped.inc();
-    return 0;
+  home_channel* hc;
+  if (it != _home.end()) {
+    hc = *it;
+  } else {
+    const channel_options* o = _rules ? _rules->resolve(pub->channel) : nullptr;
+    if (!o || o->history_size == 0 || o->history_ttl.count() == 0) {
+      // Nobody subscribes anywhere and nothing is kept: a lookup and nothing else.
+      _stats.publications_dropped.inc();
+      return 0;
+    }
+    // History is kept even with nobody subscribed (a client may come back).
+    hc = make_home(pub->channel);
+    set_idle(hc, true);
   }
-  home_channel* hc = *it;
   pub->offset = ++hc->offset;
   _stats.publications_home.inc();
+  if (hc->history) {
+    std::int64_t now = steady_ms();
+    hc->history->items.push_back({pub, now + hc->history->ttl_ms});
+    _stats.history_publications.inc();
+    _stats.history_bytes.add(history_bytes(*pub));
+    trim_history(hc, now);
+  }
   hc->shards.for_each([&](std::uint16_t shard) {
     if (shard == _id) {
       on_deliver(pub);

@@ -37,8 +37,10 @@
 #include <boost/intrusive/list.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,14 +53,33 @@ namespace sb::routing {
 
 struct local_channel;
 class subscription;
+class channel_rules;
+
+/// Where a subscription starts, as its home shard said (DESIGN.md "The path
+/// of a message"): the offset of the last publication before it and the
+/// stream's epoch; for a recovering subscription also whether the position
+/// it asked for could be served and the publications it missed, in order.
+struct position {
+  std::uint64_t offset = 0;
+  std::string_view epoch;
+  bool was_recovering = false;
+  bool recovered = false;
+  std::span<const publication_ptr> publications;
+};
+
+/// A subscription's request to recover from a known position.
+struct recovery_request {
+  std::uint64_t offset = 0;
+  std::string_view epoch;
+};
 
 /// A local subscriber (the client state of a session, in gateway/).
 /// Called on the shard thread.
 class subscriber {
  public:
-  /// The subscription is active from now on; `offset` is the channel's
-  /// position (the last publication before it).
-  virtual void on_subscribed(subscription& s, std::uint64_t offset) = 0;
+  /// The subscription is active from now on, at `pos`; publications after
+  /// it follow through deliver().
+  virtual void on_subscribed(subscription& s, const position& pos) = 0;
   /// An encoded push frame for this subscriber (shared with the others).
   virtual void deliver(const frame_ref& frame) = 0;
 
@@ -80,6 +101,7 @@ class subscription : public boost::intrusive::list_base_hook<> {
   std::uint32_t owner_tag = 0;  // e.g. the command waiting for activation
   bool owner_flag = false;      // e.g. made by the server, not the client
   bool active = false;     // the home (or the local registration) confirmed it
+  bool recovering = false; // waits for the home's answer to its recovery request
   /// The channel's name (valid while the subscription exists).
   std::string_view name() const noexcept;
 };
@@ -94,6 +116,7 @@ struct local_channel {
   bool registered = false;         // the home has recorded this shard
   bool registering = false;        // a register is on its way
   std::uint64_t last_offset = 0;   // offset of the last publication delivered here
+  compact_string epoch;            // the stream's epoch, from the home
 };
 
 /// The shards that have subscribers of one channel: a bit per shard below
@@ -119,12 +142,33 @@ class shard_set {
   std::unique_ptr<std::vector<std::uint16_t>> _high;  // shards >= 64, sorted
 };
 
-/// A channel as its home shard knows it.
+/// One retained publication of a channel's history.
+struct history_entry {
+  publication_ptr pub;
+  std::int64_t expires_ms;  // steady clock
+};
+
+/// A channel's retained publications, oldest first, with its namespace's bounds.
+struct channel_history {
+  std::deque<history_entry> items;
+  std::uint32_t size = 0;    // history_size
+  std::int64_t ttl_ms = 0;   // history_ttl
+};
+
+/// A channel as its home shard knows it. With history (the namespace's
+/// history_size and history_ttl both set) the record outlives its last
+/// subscriber while publications are retained, so that a client returning
+/// within history_ttl can recover; when the retained history runs out with
+/// nobody subscribed the record goes, and the next one has a new epoch
+/// (continuity lost).
 struct home_channel {
   explicit home_channel(std::string_view n) : name(n) {}
   compact_string name;
   shard_set shards;          // shards with subscribers
   std::uint64_t offset = 0;  // of the last publication
+  compact_string epoch;      // random per record: changes when continuity is lost
+  std::unique_ptr<channel_history> history;  // null: no history in this namespace
+  std::uint32_t idle_index = UINT32_MAX;                // in the router's idle list (no shards, history kept)
 };
 
 inline std::string_view local_channel_name(const local_channel& c) noexcept { return c.name; }
@@ -145,14 +189,24 @@ struct router_stats {
   counter deliveries;         // frames queued to local subscribers
   counter frames_encoded;     // push frames encoded (one per publication per shard)
   counter mesh_refused;       // sends the mesh shed (ring and overflow full)
+  counter history_publications;  // publications retained at this home now
+  counter history_bytes;      // their payload bytes (data + channel)
+  counter recoveries;         // recovery requests answered here as home
+  counter recoveries_failed;  // ... that could not be served (recovered: false)
 };
 
 /// One shard's routing state. Shard thread only.
 class router {
  public:
   /// `all` must hold every shard's router (index = shard id) before any
-  /// task runs; it is read-only afterwards.
-  router(unsigned shard_id, mesh& m, const std::vector<router*>& all, frame_pool& frames, push_encoder encode);
+  /// task runs; it is read-only afterwards. `rules` (may be null: no
+  /// history anywhere) gives each namespace's history_size and history_ttl.
+  router(unsigned shard_id, mesh& m, const std::vector<router*>& all, frame_pool& frames, push_encoder encode,
+         const channel_rules* rules = nullptr);
+
+  /// Drops expired history and the records it kept alive; the shard calls
+  /// it about once a second.
+  void sweep_history();
   ~router();
   router(const router&) = delete;
   router& operator=(const router&) = delete;
@@ -162,9 +216,12 @@ class router {
   static unsigned home_of(std::string_view channel, unsigned shards) noexcept;
 
   /// Subscribes `who` to `channel`. Returns the subscription, active at once
-  /// (on_subscribed already called) when this shard is registered, else
-  /// pending until the home answers. Null when the mesh refused (overload).
-  subscription* subscribe(subscriber& who, std::string_view channel);
+  /// (on_subscribed already called) when this shard is registered and no
+  /// recovery is asked for, else pending until the home answers. With
+  /// `recover`, the home answers with the publications after that position
+  /// in the same order as the live stream, so none is missed or repeated.
+  /// Null when the mesh refused (overload).
+  subscription* subscribe(subscriber& who, std::string_view channel, const recovery_request* recover = nullptr);
 
   /// Ends a subscription (active or pending). The pointer is invalid after.
   void unsubscribe(subscription* s);
@@ -196,10 +253,18 @@ class router {
  private:
   // Home side.
   void on_register(unsigned from, compact_string channel, local_channel* lc);
+  void on_sync(unsigned from, compact_string channel, local_channel* lc, subscription* s, std::uint64_t since,
+               compact_string epoch);
+  home_channel* make_home(std::string_view channel);
+  void trim_history(home_channel* hc, std::int64_t now_ms);
+  void set_idle(home_channel* hc, bool idle);
+  void erase_home(home_channel* hc);
   void on_unregister(unsigned from, std::string_view channel);
   std::uint64_t on_publish(publication_ptr pub);  // the offset given, 0 when dropped
   // Subscriber side.
-  void on_registered(local_channel* lc, std::uint64_t offset);
+  void on_registered(local_channel* lc, std::uint64_t offset, compact_string epoch);
+  void on_synced(local_channel* lc, subscription* s, std::uint64_t offset, compact_string epoch, bool recovered,
+                 std::vector<publication_ptr> pubs);
   void on_deliver(const publication_ptr& pub);
   void release_if_unused(local_channel* lc);
   bool send(unsigned to, task t);
@@ -216,6 +281,9 @@ class router {
   object_pool<local_channel> _local_pool;
   object_pool<home_channel> _home_pool;
   object_pool<subscription> _sub_pool;
+  const channel_rules* _rules;
+  std::vector<home_channel*> _idle;  // home records with no subscriber shard, kept for their history
+  std::uint64_t _epoch_seed;
 };
 
 }  // namespace sb::routing

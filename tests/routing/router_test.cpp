@@ -4,6 +4,7 @@
 
 #include "routing/router.hpp"
 
+#include "routing/channel_rules.hpp"
 #include "routing/mesh.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -36,10 +37,19 @@ struct recorder final : subscriber {
   std::uint64_t start = 0;
   bool subscribed = false;
   subscription* sub = nullptr;
-  void on_subscribed(subscription& s, std::uint64_t offset) override {
+  bool recovered = false;
+  std::string epoch;
+  void on_subscribed(subscription& s, const position& pos) override {
     subscribed = true;
-    start = offset;
+    start = pos.offset;
     sub = &s;
+    recovered = pos.recovered;
+    epoch = std::string(pos.epoch);
+    // Recovered publications come first, in order, as if delivered.
+    for (const auto& p : pos.publications) {
+      offsets.push_back(p->offset);
+      data.push_back(p->data);
+    }
   }
   void deliver(const sb::frame_ref& f) override {
     std::string_view v = f.view();
@@ -53,7 +63,7 @@ struct recorder final : subscriber {
 
 // N shards, each an io_context on its own thread with a router and a frame pool.
 struct cluster {
-  explicit cluster(unsigned n) : shards(n) {
+  explicit cluster(unsigned n, const sb::routing::channel_rules* rules = nullptr) : shards(n) {
     for (unsigned i = 0; i < n; ++i) {
       ctxs.push_back(std::make_unique<asio::io_context>(1));
       raw.push_back(ctxs.back().get());
@@ -63,7 +73,7 @@ struct cluster {
     frames.resize(n);
     for (unsigned i = 0; i < n; ++i) {
       frames[i] = std::make_unique<sb::frame_pool>();
-      routers[i] = new router(i, *m, routers, *frames[i], &encode);
+      routers[i] = new router(i, *m, routers, *frames[i], &encode, rules);
     }
     for (auto& c : ctxs) guards.push_back(asio::make_work_guard(*c));
     for (unsigned i = 0; i < n; ++i) {
@@ -143,6 +153,115 @@ TEST(router, main_thread_publishes_and_hears_back_from_the_home) {
       for (int k = 0; k < n; ++k) EXPECT_EQ(subs[i].data[k], std::to_string(k));
     });
   }
+}
+
+sb::routing::channel_rules history_rules() {
+  sb::routing::channel_options h;
+  h.history_size = 100;
+  h.history_ttl = std::chrono::seconds(60);
+  h.force_recovery = true;
+  sb::routing::channel_options small = h;
+  small.history_size = 3;
+  return sb::routing::channel_rules({}, {{"h", h}, {"small", small}});
+}
+
+TEST(router, recovery_returns_the_missed_publications_then_the_live_ones_in_one_order) {
+  auto rules = history_rules();
+  cluster c(3, &rules);
+  recorder early;  // subscribed from the start; the reference stream
+  recorder gone;   // saw the first 5, then "lost its connection"
+  c.on(1, [&](router& r) { r.subscribe(early, "h:room"); });
+  c.on(2, [&](router& r) { r.subscribe(gone, "h:room"); });
+  c.settle();
+  for (int k = 1; k <= 5; ++k) c.on(0, [&, k](router& r) { r.publish(make_pub("h:room", std::to_string(k))); });
+  c.settle();
+  std::string epoch;
+  c.on(2, [&](router& r) {
+    ASSERT_EQ(gone.offsets.size(), 5u);
+    epoch = gone.epoch;
+    r.unsubscribe(gone.sub);
+  });
+  ASSERT_EQ(epoch.size(), 8u);
+  for (int k = 6; k <= 15; ++k) c.on(0, [&, k](router& r) { r.publish(make_pub("h:room", std::to_string(k))); });
+  // Back on shard 2 (which no longer receives the channel) while shard 0
+  // keeps publishing: the recovered and the live publications must join
+  // without a gap or a repeat.
+  recorder back;
+  std::atomic<bool> stop{false};
+  std::thread publisher([&] {
+    for (int k = 16; k <= 200; ++k) c.on(0, [&, k](router& r) { r.publish(make_pub("h:room", std::to_string(k))); });
+    stop = true;
+  });
+  c.on(2, [&](router& r) {
+    recovery_request rec{5, epoch};
+    ASSERT_NE(r.subscribe(back, "h:room", &rec), nullptr);
+  });
+  publisher.join();
+  c.settle();
+  c.on(2, [&](router&) {
+    EXPECT_TRUE(back.subscribed);
+    EXPECT_TRUE(back.recovered);
+    EXPECT_EQ(back.epoch, epoch);
+    ASSERT_EQ(back.offsets.size(), 195u);
+    for (std::size_t i = 0; i < back.offsets.size(); ++i) EXPECT_EQ(back.offsets[i], 6 + i) << i;
+  });
+  c.on(1, [&](router&) { ASSERT_EQ(early.offsets.size(), 200u); });
+}
+
+TEST(router, unrecoverable_positions_say_so) {
+  auto rules = history_rules();
+  cluster c(2, &rules);
+  recorder keep;  // keeps the channels registered
+  c.on(1, [&](router& r) {
+    r.subscribe(keep, "small:x");
+  });
+  c.settle();
+  for (int k = 1; k <= 10; ++k) c.on(0, [&, k](router& r) { r.publish(make_pub("small:x", std::to_string(k))); });
+  c.settle();
+  std::string epoch;
+  c.on(1, [&](router&) { epoch = keep.epoch; });
+  recorder too_old, wrong_epoch, current;
+  c.on(0, [&](router& r) {
+    recovery_request old{2, epoch};  // 3..7 are gone: history_size 3 keeps 8..10
+    r.subscribe(too_old, "small:x", &old);
+    recovery_request other{9, "deadbeef"};
+    r.subscribe(wrong_epoch, "small:x", &other);
+    recovery_request now{7, epoch};  // 8..10 retained
+    r.subscribe(current, "small:x", &now);
+  });
+  c.settle();
+  c.on(0, [&](router&) {
+    EXPECT_TRUE(too_old.subscribed);
+    EXPECT_FALSE(too_old.recovered);
+    EXPECT_TRUE(too_old.offsets.empty());
+    EXPECT_FALSE(wrong_epoch.recovered);
+    EXPECT_TRUE(current.recovered);
+    EXPECT_EQ(current.offsets, (std::vector<std::uint64_t>{8, 9, 10}));
+  });
+}
+
+TEST(router, history_outlives_the_last_subscriber_until_its_ttl) {
+  sb::routing::channel_options h;
+  h.history_size = 10;
+  h.history_ttl = std::chrono::milliseconds(300);
+  h.force_recovery = true;
+  sb::routing::channel_rules rules({}, {{"h", h}});
+  cluster c(2, &rules);
+  // Published with nobody subscribed: kept for the TTL anyway.
+  for (int k = 1; k <= 3; ++k) c.on(0, [&, k](router& r) { r.publish(make_pub("h:solo", std::to_string(k))); });
+  c.settle();
+  unsigned home = router::home_of("h:solo", 2);
+  c.on(home, [&](router& r) {
+    EXPECT_EQ(r.home_channel_count(), 1u);
+    EXPECT_EQ(r.stats().history_publications.get(), 3u);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  c.on(home, [&](router& r) {
+    r.sweep_history();
+    EXPECT_EQ(r.home_channel_count(), 0u);
+    EXPECT_EQ(r.stats().history_publications.get(), 0u);
+    EXPECT_EQ(r.stats().history_bytes.get(), 0u);
+  });
 }
 
 TEST(router, homes_spread_over_shards) {
