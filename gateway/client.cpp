@@ -1,5 +1,6 @@
 #include "gateway/client.hpp"
 
+#include "routing/mesh.hpp"
 #include "session/centrifuge_json.hpp"
 
 #include <boost/container/small_vector.hpp>
@@ -88,6 +89,7 @@ struct client final : routing::subscriber {
   std::uint32_t connect_id = 0;             // connect command waiting for server-side subscriptions
   std::uint32_t connect_waiting = 0;        // server-side subscriptions not active yet
   std::uint16_t sub_count = 0;
+  std::uint16_t pending_queries = 0;        // history reads waiting for the home
   state st = state::connecting;
   bool indexed = false;                     // in the handler's user index
   bool awaiting_pong = false;
@@ -277,8 +279,32 @@ void centrifuge_handler::on_close(session& s) {
   c->subs = nullptr;
   c->sub_count = 0;
   if (c->indexed) unindex_user(*c);
+  if (c->pending_queries > 0) {
+    boost::unordered::erase_if(_queries, [c](const auto& q) { return q.second.first == c; });
+  }
   _clients->release(c);
   _stats.client_records.dec();
+}
+
+void centrifuge_handler::answer_history(std::uint64_t query, routing::history_answer&& a) {
+  auto it = _queries.find(query);
+  if (it == _queries.end()) return;  // the client is gone
+  auto [c, id] = it->second;
+  _queries.erase(it);
+  --c->pending_queries;
+  if (c->st != client::state::connected) return;
+  _out.clear();
+  if (a.error != 0) {
+    proto::encode_error_reply(_out, id, a.error);
+  } else {
+    std::vector<proto::publication_view> views;
+    routing::position pos;
+    pos.publications = a.publications;
+    proto::subscribe_result unused;
+    fill_subscribe_result(unused, pos, false, views);
+    proto::encode_history_reply(_out, id, views, a.epoch, a.offset);
+  }
+  reply_frame(*c);
 }
 
 void centrifuge_handler::on_timer(session& s) {
@@ -702,11 +728,47 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
       // Centrifuge does, close with 3508 (there is no reply to put an error in).
       return disconnect(c, proto::disconnect_code::not_available, "not available");
 
+    case method::history: {
+      const auto& req = cmd.history;
+      if (_opts.rules.check_name(req.channel) != routing::name_check::ok) {
+        return error(proto::error_code::bad_request, "bad request");
+      }
+      const routing::channel_options* ns = _opts.rules.resolve(req.channel);
+      if (!ns) return error(unknown_channel, "unknown channel");
+      if (ns->history_size == 0 || ns->history_ttl.count() == 0) return error(not_available, "not available");
+      bool allowed = ns->allow_history_for_client || (ns->allow_history_for_subscriber && c.find(req.channel));
+      if (!allowed) return error(permission_denied, "permission denied");
+      routing::history_query q;
+      q.limit = req.limit;
+      q.has_since = req.has_since;
+      q.since_offset = req.since_offset;
+      q.since_epoch = std::string(req.since_epoch);
+      q.reverse = req.reverse;
+      // Answered when the home has answered: the reply goes out in a frame
+      // of its own.
+      std::uint64_t query = ++_next_query;
+      _queries.emplace(query, std::make_pair(&c, cmd.id));
+      ++c.pending_queries;
+      auto* self = this;
+      unsigned origin = _router.id();
+      mesh& m = _router.shard_mesh();
+      bool sent = routing::router::query_history(
+          m, origin, _router.all(), req.channel, std::move(q), [self, query, origin, &m](routing::history_answer&& a) {
+            // On the home shard: back to the client's shard.
+            (void)m.invoke_on(origin, [self, query, a = std::move(a)]() mutable { self->answer_history(query, std::move(a)); });
+          });
+      if (!sent) {
+        _queries.erase(query);
+        --c.pending_queries;
+        return error(too_many_requests, "too many requests");
+      }
+      return;
+    }
+
     case method::presence:
     case method::presence_stats:
-    case method::history:
     case method::rpc:
-      // Presence and history land with their own issue; RPC needs a proxy.
+      // Presence lands with its own issue; RPC needs a proxy.
       return error(not_available, "not available");
 
     case method::none:

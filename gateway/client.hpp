@@ -16,6 +16,8 @@
 #include "routing/router.hpp"
 #include "session/session.hpp"
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
 #include <array>
 #include <chrono>
 #include <memory>
@@ -101,6 +103,7 @@ class centrifuge_handler final : public session_handler {
   template <typename Fn>
   std::size_t for_user(std::string_view user, std::string_view client, Fn&& fn);
   void index_user(client& c);
+  void answer_history(std::uint64_t query, routing::history_answer&& a);
   void unindex_user(client& c);
   std::array<std::uint8_t, 16> new_client_id();
 
@@ -113,6 +116,10 @@ class centrifuge_handler final : public session_handler {
   keyed_set<client, &client_user> _users;  // one client per user; see index_user
   std::string _out;  // replies of the frame being handled, newline-separated
   std::mt19937_64 _rng;
+  // History reads waiting for their channel's home, by request id. A client
+  // that ends first is removed here, so a late answer finds nobody.
+  boost::unordered_flat_map<std::uint64_t, std::pair<client*, std::uint32_t>> _queries;  // → client, command id
+  std::uint64_t _next_query = 0;
 };
 
 }  // namespace sb

@@ -56,6 +56,12 @@ struct command {
   std::string reason = "force disconnect";
   std::int64_t expire_at = 0;
   bool expired = false;
+  // history
+  std::int32_t limit = 0;
+  bool has_since = false;
+  std::uint64_t since_offset = 0;
+  std::string since_epoch;
+  bool reverse = false;
 };
 
 std::string json_string(std::string_view s) {
@@ -192,9 +198,31 @@ command parse_command(method m, dom::element params) {
       c.expired = expired;
       break;
     }
+    case method::history: {
+      if (!get_string(obj, "channel", c.channel, true, c.error)) break;
+      if (dom::element e; obj["limit"].get(e) == simdjson::SUCCESS) {
+        std::int64_t limit = 0;
+        if (e.get(limit) != simdjson::SUCCESS || limit < -1 || limit > 1'000'000) {
+          c.error = "limit must be an integer from -1";
+          break;
+        }
+        c.limit = static_cast<std::int32_t>(limit);
+      }
+      if (dom::object since; obj["since"].get(since) == simdjson::SUCCESS) {
+        c.has_since = true;
+        if (dom::element o; since["offset"].get(o) == simdjson::SUCCESS && o.get(c.since_offset) != simdjson::SUCCESS) {
+          c.error = "since.offset must be an unsigned integer";
+          break;
+        }
+        if (!get_string(since, "epoch", c.since_epoch, false, c.error)) break;
+      }
+      if (dom::element r; obj["reverse"].get(r) == simdjson::SUCCESS && r.get(c.reverse) != simdjson::SUCCESS) {
+        c.error = "reverse must be a boolean";
+      }
+      break;
+    }
     case method::presence:
     case method::presence_stats:
-    case method::history:
     case method::history_remove:
       get_string(obj, "channel", c.channel, true, c.error);
       break;
@@ -383,11 +411,46 @@ struct server_api::impl {
       }
       case method::info:
         return done(R"({"result":{"nodes":[)" + wire.node_info() + "]}}");
+      case method::history:
+      case method::history_remove: {
+        if (wire.rules->check_name(c.channel) != routing::name_check::ok) {
+          return done(error_object(ec::bad_request, "bad request"));
+        }
+        if (!wire.rules->resolve(c.channel)) return done(error_object(ec::unknown_channel, "unknown channel"));
+        routing::history_query q;
+        q.limit = c.limit;
+        q.has_since = c.has_since;
+        q.since_offset = c.since_offset;
+        q.since_epoch = c.since_epoch;
+        q.reverse = c.reverse;
+        q.remove = c.m == method::history_remove;
+        bool remove = q.remove;
+        std::uint64_t id = open_call(1, [done](std::vector<std::string>& parts) { done(std::move(parts[0])); });
+        bool ok = routing::router::query_history(
+            m, m.main_source(), *wire.routers, c.channel, std::move(q), [this, id, remove](routing::history_answer&& a) {
+              // On the home shard: the JSON is made here, the main thread only sends it.
+              std::string r;
+              if (a.error != 0) {
+                r = error_object(a.error, proto::error_message(a.error));
+              } else if (remove) {
+                r = R"({"result":{}})";
+              } else {
+                r = R"({"result":{"publications":[)";
+                for (std::size_t i = 0; i < a.publications.size(); ++i) {
+                  const auto& p = *a.publications[i];
+                  if (i) r += ',';
+                  r += fmt::format(R"({{"data":{},"offset":{}}})", p.data, p.offset);
+                }
+                r += fmt::format(R"(],"offset":{},"epoch":{}}}}})", a.offset, json_string(a.epoch));
+              }
+              answer_from_shard(id, 0, std::move(r));
+            });
+        if (!ok) on_part(id, 0, error_object(ec::too_many_requests, "too many requests"));
+        return;
+      }
       case method::presence:
       case method::presence_stats:
-      case method::history:
-      case method::history_remove:
-        // Presence and history land with their own issue.
+        // Presence lands with its own issue.
         return done(error_object(ec::not_available, "not available"));
       case method::batch:
       case method::count:

@@ -414,6 +414,67 @@ void router::erase_home(home_channel* hc) {
   _stats.home_channels.dec();
 }
 
+bool router::query_history(mesh& m, unsigned source, const std::vector<router*>& all, std::string_view channel,
+                           history_query q, std::function<void(history_answer&&)> answered) {
+  unsigned home = home_of(channel, m.shards());
+  router* target = all[home];
+  return m.send(source, home, [target, name = compact_string(channel), q = std::move(q),
+                               done = std::move(answered)]() mutable { done(target->answer_history(name, q)); });
+}
+
+history_answer router::answer_history(std::string_view channel, const history_query& q) {
+  history_answer a;
+  const channel_options* o = _rules ? _rules->resolve(channel) : nullptr;
+  if (!o || o->history_size == 0 || o->history_ttl.count() == 0) {
+    a.error = 108;
+    return a;
+  }
+  home_channel* hc;
+  if (auto it = _home.find(channel); it != _home.end()) {
+    hc = *it;
+  } else {
+    if (q.remove) return a;  // nothing retained: nothing to remove
+    // A stream nobody published to yet: it starts here, with its epoch (so
+    // that a client can position itself and recover later).
+    hc = make_home(channel);
+    set_idle(hc, true);
+  }
+  trim_history(hc, steady_ms());
+  auto& items = hc->history->items;
+  a.offset = hc->offset;
+  a.epoch = std::string(hc->epoch.view());
+  if (q.remove) {
+    for (const auto& e : items) {
+      _stats.history_publications.dec();
+      _stats.history_bytes.sub(history_bytes(*e.pub));
+    }
+    items.clear();
+    if (hc->shards.empty()) erase_home(hc);
+    return a;
+  }
+  auto first = items.begin();
+  if (q.has_since) {
+    // Everything after since_offset must still be here, in this epoch.
+    bool servable = q.since_epoch == hc->epoch.view() && q.since_offset <= hc->offset &&
+                    (q.since_offset == hc->offset || (!items.empty() && items.front().pub->offset <= q.since_offset + 1));
+    if (!servable) {
+      a.error = 112;
+      return a;
+    }
+    while (first != items.end() && first->pub->offset <= q.since_offset) ++first;
+  }
+  if (q.limit == 0) return a;
+  std::size_t available = static_cast<std::size_t>(items.end() - first);
+  std::size_t n = q.limit < 0 ? available : std::min<std::size_t>(available, static_cast<std::size_t>(q.limit));
+  a.publications.reserve(n);
+  if (q.reverse) {
+    for (auto it = items.end(); it != first && a.publications.size() < n;) a.publications.push_back((--it)->pub);
+  } else {
+    for (auto it = first; it != items.end() && a.publications.size() < n; ++it) a.publications.push_back(it->pub);
+  }
+  return a;
+}
+
 void router::sweep_history() {
   std::int64_t now = steady_ms();
   // Backwards: erase_home moves the last entry into the erased slot.

@@ -67,6 +67,24 @@ struct position {
   std::span<const publication_ptr> publications;
 };
 
+/// A history read (the `history` command and the server API's).
+struct history_query {
+  std::int32_t limit = 0;  // 0: position only; < 0: everything retained; > 0: at most this many
+  bool has_since = false;
+  std::uint64_t since_offset = 0;
+  std::string since_epoch;
+  bool reverse = false;   // newest first
+  bool remove = false;    // history_remove: drop what is retained instead
+};
+
+/// The home's answer to a history_query.
+struct history_answer {
+  std::uint32_t error = 0;   // 0, 108 (no history in this namespace) or 112 (since not servable)
+  std::uint64_t offset = 0;  // the stream's position
+  std::string epoch;
+  std::vector<publication_ptr> publications;
+};
+
 /// A subscription's request to recover from a known position.
 struct recovery_request {
   std::uint64_t offset = 0;
@@ -212,6 +230,8 @@ class router {
   router& operator=(const router&) = delete;
 
   unsigned id() const noexcept { return _id; }
+  mesh& shard_mesh() const noexcept { return _mesh; }
+  const std::vector<router*>& all() const noexcept { return _all; }
   /// The home shard of a channel (any thread).
   static unsigned home_of(std::string_view channel, unsigned shards) noexcept;
 
@@ -237,6 +257,12 @@ class router {
   static bool publish_from_main(mesh& m, const std::vector<router*>& all, publication_ptr pub,
                                 std::function<void(std::uint64_t offset)> ordered);
 
+  /// Sends `q` to `channel`'s home from `source` (a shard id, or the main
+  /// source); `answered` runs on the home shard with the answer (callers hop
+  /// back themselves). False when the mesh refused.
+  static bool query_history(mesh& m, unsigned source, const std::vector<router*>& all, std::string_view channel,
+                            history_query q, std::function<void(history_answer&&)> answered);
+
   /// Calls fn(name, active local subscriptions) for every channel with
   /// subscribers on this shard.
   template <typename Fn>
@@ -256,6 +282,7 @@ class router {
   void on_sync(unsigned from, compact_string channel, local_channel* lc, subscription* s, std::uint64_t since,
                compact_string epoch);
   home_channel* make_home(std::string_view channel);
+  history_answer answer_history(std::string_view channel, const history_query& q);
   void trim_history(home_channel* hc, std::int64_t now_ms);
   void set_idle(home_channel* hc, bool idle);
   void erase_home(home_channel* hc);

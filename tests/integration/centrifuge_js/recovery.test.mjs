@@ -6,7 +6,9 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { T, configWith, connToken, connect, nextEvent, sleep, startGateway, subscribe, waitUntil } from './sb.mjs';
+import {
+  RawClient, T, configWith, connToken, connect, nextEvent, sleep, startGateway, subscribe, waitUntil,
+} from './sb.mjs';
 
 const KEY = 'recovery-api-key';
 let gw;
@@ -21,6 +23,7 @@ allow_subscribe_for_client = true
 history_size = 1000
 history_ttl = "300s"
 force_recovery = true
+allow_history_for_subscriber = true
 
 [[namespaces]]
 name = "short"
@@ -33,12 +36,16 @@ force_recovery = true
 });
 after(async () => { await gw?.stop(); });
 
-async function publish(channel, data) {
-  const r = await fetch(`http://127.0.0.1:${gw.opsPort}/api/publish`, {
-    method: 'POST', headers: { 'X-API-Key': KEY }, body: JSON.stringify({ channel, data }),
+async function api(method, params) {
+  const r = await fetch(`http://127.0.0.1:${gw.opsPort}/api/${method}`, {
+    method: 'POST', headers: { 'X-API-Key': KEY }, body: JSON.stringify(params),
   });
   assert.equal(r.status, 200);
-  const body = await r.json();
+  return r.json();
+}
+
+async function publish(channel, data) {
+  const body = await api('publish', { channel, data });
   assert.deepEqual(body, { result: {} }, JSON.stringify(body));
 }
 
@@ -123,4 +130,40 @@ test('history counts are visible in /stats', async () => {
   assert.ok(sum('recoveries') >= 5, `recoveries ${sum('recoveries')}`);
   assert.ok(sum('recoveries_failed') >= 1, `failed ${sum('recoveries_failed')}`);
   assert.ok(sum('history_publications') > 0 && sum('history_bytes') > 0, 'history held');
+});
+
+test('history: the command (subscribers allowed) and the server API, with limit, since, reverse, remove', async () => {
+  const c = await RawClient.open(gw.url);
+  try {
+    await c.connect(connToken('hist-reader'));
+    // Not subscribed yet: allow_history_for_subscriber only.
+    assert.equal((await c.command({ history: { channel: 'hist:h1', limit: -1 } })).error.code, 103);
+    assert.ok((await c.command({ subscribe: { channel: 'hist:h1' } })).subscribe);
+    for (let i = 1; i <= 5; ++i) await publish('hist:h1', { i });
+    const all = (await c.command({ history: { channel: 'hist:h1', limit: -1 } })).history;
+    assert.deepEqual(all.publications.map((p) => [p.offset, p.data.i]), [[1, 1], [2, 2], [3, 3], [4, 4], [5, 5]]);
+    assert.equal(all.offset, 5);
+    assert.equal(typeof all.epoch, 'string');
+    const since = (await c.command({ history: { channel: 'hist:h1', limit: -1, since: { offset: 2, epoch: all.epoch } } })).history;
+    assert.deepEqual(since.publications.map((p) => p.offset), [3, 4, 5]);
+    const rev = (await c.command({ history: { channel: 'hist:h1', limit: 2, reverse: true } })).history;
+    assert.deepEqual(rev.publications.map((p) => p.offset), [5, 4]);
+    const pos = (await c.command({ history: { channel: 'hist:h1' } })).history;
+    assert.deepEqual([pos.publications ?? [], pos.offset, pos.epoch], [[], 5, all.epoch], 'limit 0: position only');
+    const wrong = await c.command({ history: { channel: 'hist:h1', limit: -1, since: { offset: 2, epoch: 'other' } } });
+    assert.equal(wrong.error.code, 112);
+    assert.equal((await c.command({ history: { channel: 'chat:nohistory', limit: -1 } })).error.code, 108);
+
+    // The server API reads the same stream.
+    const viaApi = (await api('history', { channel: 'hist:h1', limit: -1 })).result;
+    assert.deepEqual(viaApi.publications.map((p) => p.offset), [1, 2, 3, 4, 5]);
+    assert.equal(viaApi.epoch, all.epoch);
+    assert.equal((await api('history', { channel: 'hist:h1', limit: -1, since: { offset: 9, epoch: all.epoch } })).error.code, 112);
+    assert.deepEqual(await api('history_remove', { channel: 'hist:h1' }), { result: {} });
+    const after = (await api('history', { channel: 'hist:h1', limit: -1 })).result;
+    assert.deepEqual([after.publications, after.offset, after.epoch], [[], 5, all.epoch], 'removed; the position stays');
+    assert.equal((await api('history', { channel: 'chat:x', limit: -1 })).error.code, 108);
+  } finally {
+    c.close();
+  }
 });
