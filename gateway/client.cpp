@@ -267,13 +267,40 @@ void centrifuge_handler::on_open(session& s) {
   s.set_timer(_opts.stale_timeout);
 }
 
+routing::client_info centrifuge_handler::presence_info(const client& c) const {
+  routing::client_info info;
+  info.user.assign(c.user.view());
+  auto id = c.id_text();
+  info.client.assign(id.data(), id.size());
+  info.conn_info.assign(c.conn_info_view());
+  return info;
+}
+
+routing::subscription* centrifuge_handler::subscribe_client(client& c, std::string_view channel,
+                                                            const routing::recovery_request* rec) {
+  routing::subscription* sub = _router.subscribe(c, channel, rec);
+  // After the subscribe on the same ring: the home has the channel by then.
+  if (sub) {
+    const routing::channel_options* ns = _opts.rules.resolve(channel);
+    if (ns && ns->presence) _router.join(channel, presence_info(c));
+  }
+  return sub;
+}
+
+void centrifuge_handler::unsubscribe_client(client& c, routing::subscription* sub) {
+  // Before the unsubscribe, which may tell the home this shard is done.
+  const routing::channel_options* ns = _opts.rules.resolve(sub->name());
+  if (ns && ns->presence) _router.leave(sub->name(), presence_info(c));
+  _router.unsubscribe(sub);
+}
+
 void centrifuge_handler::on_close(session& s) {
   auto* c = static_cast<client*>(s.user);
   if (!c) return;
   s.user = nullptr;
   for (auto* sub = c->subs; sub;) {
     auto* next = sub->next_of_owner;
-    _router.unsubscribe(sub);
+    unsubscribe_client(*c, sub);
     sub = next;
   }
   c->subs = nullptr;
@@ -303,6 +330,27 @@ void centrifuge_handler::answer_history(std::uint64_t query, routing::history_an
     proto::subscribe_result unused;
     fill_subscribe_result(unused, pos, false, views);
     proto::encode_history_reply(_out, id, views, a.epoch, a.offset);
+  }
+  reply_frame(*c);
+}
+
+void centrifuge_handler::answer_presence(std::uint64_t query, bool counts_only, routing::presence_answer&& a) {
+  auto it = _queries.find(query);
+  if (it == _queries.end()) return;  // the client is gone
+  auto [c, id] = it->second;
+  _queries.erase(it);
+  --c->pending_queries;
+  if (c->st != client::state::connected) return;
+  _out.clear();
+  if (a.error != 0) {
+    proto::encode_error_reply(_out, id, a.error);
+  } else if (counts_only) {
+    proto::encode_presence_stats_reply(_out, id, a.num_clients, a.num_users);
+  } else {
+    std::vector<proto::client_info_view> views;
+    views.reserve(a.clients.size());
+    for (const auto& ci : a.clients) views.push_back({ci.user, ci.client, ci.conn_info, ci.chan_info});
+    proto::encode_presence_reply(_out, id, views);
   }
   reply_frame(*c);
 }
@@ -397,7 +445,7 @@ std::size_t centrifuge_handler::subscribe_user(std::string_view user, std::strin
                                                std::string_view channel) {
   return for_user(user, client_id, [&](client& c) {
     if (c.find(channel) || c.sub_count >= _opts.client_channel_limit) return false;
-    routing::subscription* sub = _router.subscribe(c, channel);
+    routing::subscription* sub = subscribe_client(c, channel, nullptr);
     if (!sub) return false;
     // owner_flag (server-side) on a connected client: on_subscribed sends
     // the subscribe push when the home confirms; if the subscription is
@@ -420,7 +468,7 @@ std::size_t centrifuge_handler::unsubscribe_user(std::string_view user, std::str
     routing::subscription* sub = c.find(channel);
     if (!sub) return false;
     c.remove(sub);
-    _router.unsubscribe(sub);
+    unsubscribe_client(c, sub);
     _stats.unsubscribes.inc();
     _out.clear();
     proto::encode_unsubscribe_push(_out, channel, 2000, "server unsubscribe");
@@ -461,10 +509,21 @@ frame_ref centrifuge_handler::encode_publication(frame_pool& pool, const routing
     p.info.conn_info = pub.info.conn_info;
     p.info.chan_info = pub.info.chan_info;
   }
-  proto::encode_publication_push(text, p);
-  frame_ref frame = ws::make_frame(pool, ws::opcode::text, text);
-  frame.set_stamp(pub.entered_ns);
-  return frame;
+  switch (pub.what) {
+    case routing::publication::kind::publication: {
+      proto::encode_publication_push(text, p);
+      frame_ref frame = ws::make_frame(pool, ws::opcode::text, text);
+      frame.set_stamp(pub.entered_ns);
+      return frame;
+    }
+    case routing::publication::kind::join:
+      proto::encode_join_push(text, pub.channel, p.info);
+      break;
+    case routing::publication::kind::leave:
+      proto::encode_leave_push(text, pub.channel, p.info);
+      break;
+  }
+  return ws::make_frame(pool, ws::opcode::text, text);
 }
 
 void centrifuge_handler::on_message(session& s, ws::opcode op, std::span<const std::uint8_t> payload) {
@@ -549,7 +608,7 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
       for (const auto& ch : claims.channels) {
         if (c.find(ch) || c.sub_count >= _opts.client_channel_limit) continue;
         if (_opts.rules.check_name(ch) != routing::name_check::ok) continue;
-        routing::subscription* sub = _router.subscribe(c, ch);
+        routing::subscription* sub = subscribe_client(c, ch, nullptr);
         if (!sub) return disconnect(c, proto::disconnect_code::server_error, "internal server error");
         c.add(sub, 0, true);
         if (!sub->active) ++c.connect_waiting;
@@ -611,7 +670,7 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
       // for what it missed; the home answers in stream order.
       bool recoverable = recoverable_channel(_opts.rules, req.channel);
       routing::recovery_request rec{req.offset, req.epoch};
-      routing::subscription* sub = _router.subscribe(c, req.channel, recoverable && req.recover ? &rec : nullptr);
+      routing::subscription* sub = subscribe_client(c, req.channel, recoverable && req.recover ? &rec : nullptr);
       if (!sub) {
         _stats.subscribe_errors.inc();
         return error(internal, "internal server error");
@@ -637,7 +696,7 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
     case method::unsubscribe: {
       if (auto* sub = c.find(cmd.unsubscribe.channel)) {
         c.remove(sub);
-        _router.unsubscribe(sub);
+        unsubscribe_client(c, sub);
         _stats.unsubscribes.inc();
       }
       next_line(_out);
@@ -766,9 +825,40 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
     }
 
     case method::presence:
-    case method::presence_stats:
+    case method::presence_stats: {
+      std::string_view channel = cmd.m == method::presence ? cmd.presence.channel : cmd.presence_stats.channel;
+      if (_opts.rules.check_name(channel) != routing::name_check::ok) {
+        return error(proto::error_code::bad_request, "bad request");
+      }
+      const routing::channel_options* ns = _opts.rules.resolve(channel);
+      if (!ns) return error(unknown_channel, "unknown channel");
+      if (!ns->presence) return error(not_available, "not available");
+      bool allowed = ns->allow_presence_for_client || (ns->allow_presence_for_subscriber && c.find(channel));
+      if (!allowed) return error(permission_denied, "permission denied");
+      bool counts_only = cmd.m == method::presence_stats;
+      std::uint64_t query = ++_next_query;
+      _queries.emplace(query, std::make_pair(&c, cmd.id));
+      ++c.pending_queries;
+      auto* self = this;
+      unsigned origin = _router.id();
+      mesh& m = _router.shard_mesh();
+      bool sent = routing::router::query_presence(
+          m, origin, _router.all(), channel, counts_only,
+          [self, query, origin, counts_only, &m](routing::presence_answer&& a) {
+            (void)m.invoke_on(origin, [self, query, counts_only, a = std::move(a)]() mutable {
+              self->answer_presence(query, counts_only, std::move(a));
+            });
+          });
+      if (!sent) {
+        _queries.erase(query);
+        --c.pending_queries;
+        return error(too_many_requests, "too many requests");
+      }
+      return;
+    }
+
     case method::rpc:
-      // Presence lands with its own issue; RPC needs a proxy.
+      // RPC needs a proxy to the backend, which is not configurable yet.
       return error(not_available, "not available");
 
     case method::none:

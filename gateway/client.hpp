@@ -104,6 +104,10 @@ class centrifuge_handler final : public session_handler {
   std::size_t for_user(std::string_view user, std::string_view client, Fn&& fn);
   void index_user(client& c);
   void answer_history(std::uint64_t query, routing::history_answer&& a);
+  void answer_presence(std::uint64_t query, bool counts_only, routing::presence_answer&& a);
+  routing::client_info presence_info(const client& c) const;
+  routing::subscription* subscribe_client(client& c, std::string_view channel, const routing::recovery_request* rec);
+  void unsubscribe_client(client& c, routing::subscription* sub);
   void unindex_user(client& c);
   std::array<std::uint8_t, 16> new_client_id();
 

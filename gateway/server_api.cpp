@@ -449,9 +449,39 @@ struct server_api::impl {
         return;
       }
       case method::presence:
-      case method::presence_stats:
-        // Presence lands with its own issue.
-        return done(error_object(ec::not_available, "not available"));
+      case method::presence_stats: {
+        if (wire.rules->check_name(c.channel) != routing::name_check::ok) {
+          return done(error_object(ec::bad_request, "bad request"));
+        }
+        if (!wire.rules->resolve(c.channel)) return done(error_object(ec::unknown_channel, "unknown channel"));
+        bool counts_only = c.m == method::presence_stats;
+        std::uint64_t id = open_call(1, [done](std::vector<std::string>& parts) { done(std::move(parts[0])); });
+        bool ok = routing::router::query_presence(
+            m, m.main_source(), *wire.routers, c.channel, counts_only,
+            [this, id, counts_only](routing::presence_answer&& a) {
+              std::string r;
+              if (a.error != 0) {
+                r = error_object(a.error, proto::error_message(a.error));
+              } else if (counts_only) {
+                r = fmt::format(R"({{"result":{{"num_clients":{},"num_users":{}}}}})", a.num_clients, a.num_users);
+              } else {
+                r = R"({"result":{"presence":{)";
+                for (std::size_t i = 0; i < a.clients.size(); ++i) {
+                  const auto& ci = a.clients[i];
+                  if (i) r += ',';
+                  r += json_string(ci.client);
+                  r += R"(:{"client":)" + json_string(ci.client) + R"(,"user":)" + json_string(ci.user);
+                  if (!ci.conn_info.empty()) r += R"(,"conn_info":)" + ci.conn_info;
+                  if (!ci.chan_info.empty()) r += R"(,"chan_info":)" + ci.chan_info;
+                  r += '}';
+                }
+                r += "}}}";
+              }
+              answer_from_shard(id, 0, std::move(r));
+            });
+        if (!ok) on_part(id, 0, error_object(ec::too_many_requests, "too many requests"));
+        return;
+      }
       case method::batch:
       case method::count:
         return done(error_object(ec::bad_request, "bad request"));

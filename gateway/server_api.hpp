@@ -1,9 +1,8 @@
 #pragma once
 // The server API: Centrifugo-compatible `POST /api/<method>` on the ops port,
 // for backends. Methods: publish, broadcast, subscribe, unsubscribe,
-// disconnect, refresh, channels, info, batch, history, history_remove;
-// presence and presence_stats answer "not available" (108) until presence
-// exists.
+// disconnect, refresh, channels, info, batch, history, history_remove,
+// presence, presence_stats.
 //
 // Threading: everything here runs on the main thread. A method that touches
 // shards sends tasks through the mesh (the main thread is a source and a

@@ -25,6 +25,10 @@ struct client_info {
 /// One publication. Written by the entering shard, stamped (offset) by the
 /// home shard before it is shared; read-only afterwards on every shard.
 struct publication : boost::intrusive_ref_counter<publication, boost::thread_safe_counter> {
+  /// What subscribers get: a publication, or a join/leave event (presence
+  /// with join_leave; `info` says who; no offset, not kept in history).
+  enum class kind : std::uint8_t { publication, join, leave };
+  kind what = kind::publication;
   std::string channel;
   std::string data;        // raw JSON
   std::uint64_t offset = 0;

@@ -261,7 +261,7 @@ void router::on_deliver(const publication_ptr& pub) {
   if (it == _local.end()) return;  // the last subscriber left meanwhile
   local_channel* lc = *it;
   if (!lc->registered) return;     // cannot happen (FIFO), kept cheap and safe
-  lc->last_offset = pub->offset;
+  if (pub->what == publication::kind::publication) lc->last_offset = pub->offset;
   if (lc->active == 0) return;
   // Encode once for the whole shard; every subscriber shares the bytes.
   frame_ref frame = _encode(_frames, *pub);
@@ -409,6 +409,7 @@ void router::erase_home(home_channel* hc) {
       _stats.history_bytes.sub(history_bytes(*e.pub));
     }
   }
+  if (hc->presence) _stats.presence_entries.sub(hc->presence->size());
   _home.erase(hc);
   _home_pool.release(hc);
   _stats.home_channels.dec();
@@ -472,6 +473,83 @@ history_answer router::answer_history(std::string_view channel, const history_qu
   } else {
     for (auto it = first; it != items.end() && a.publications.size() < n; ++it) a.publications.push_back(it->pub);
   }
+  return a;
+}
+
+void router::join(std::string_view channel, client_info who) {
+  publication_ptr e(new publication);
+  e->what = publication::kind::join;
+  e->channel.assign(channel);
+  e->info = std::move(who);
+  e->has_info = true;
+  unsigned home = home_of(channel, _mesh.shards());
+  router* target = _all[home];
+  (void)send(home, [target, p = std::move(e)]() mutable { target->on_presence(std::move(p)); });
+}
+
+void router::leave(std::string_view channel, client_info who) {
+  publication_ptr e(new publication);
+  e->what = publication::kind::leave;
+  e->channel.assign(channel);
+  e->info = std::move(who);
+  e->has_info = true;
+  unsigned home = home_of(channel, _mesh.shards());
+  router* target = _all[home];
+  (void)send(home, [target, p = std::move(e)]() mutable { target->on_presence(std::move(p)); });
+}
+
+void router::on_presence(publication_ptr event) {
+  const channel_options* o = _rules ? _rules->resolve(event->channel) : nullptr;
+  if (!o || !o->presence) return;
+  auto it = _home.find(std::string_view(event->channel));
+  if (it == _home.end()) return;  // cannot happen: the register went first
+  home_channel* hc = *it;
+  if (event->what == publication::kind::join) {
+    if (!hc->presence) hc->presence = std::make_unique<boost::unordered_flat_map<std::string, client_info>>();
+    if (!hc->presence->insert_or_assign(event->info.client, event->info).second) return;  // already present
+    _stats.presence_entries.inc();
+  } else {
+    if (!hc->presence || hc->presence->erase(event->info.client) == 0) return;
+    _stats.presence_entries.dec();
+    if (hc->presence->empty()) hc->presence.reset();
+  }
+  if (!o->join_leave) return;
+  // The event goes where publications go: once per subscriber shard.
+  hc->shards.for_each([&](std::uint16_t shard) {
+    if (shard == _id) {
+      on_deliver(event);
+    } else {
+      router* target = _all[shard];
+      (void)send(shard, [target, p = event] { target->on_deliver(p); });
+    }
+  });
+}
+
+bool router::query_presence(mesh& m, unsigned source, const std::vector<router*>& all, std::string_view channel,
+                            bool counts_only, std::function<void(presence_answer&&)> answered) {
+  unsigned home = home_of(channel, m.shards());
+  router* target = all[home];
+  return m.send(source, home, [target, name = compact_string(channel), counts_only,
+                               done = std::move(answered)]() mutable { done(target->answer_presence(name, counts_only)); });
+}
+
+presence_answer router::answer_presence(std::string_view channel, bool counts_only) {
+  presence_answer a;
+  const channel_options* o = _rules ? _rules->resolve(channel) : nullptr;
+  if (!o || !o->presence) {
+    a.error = 108;
+    return a;
+  }
+  auto it = _home.find(channel);
+  if (it == _home.end() || !(*it)->presence) return a;
+  const auto& map = *(*it)->presence;
+  a.num_clients = static_cast<std::uint32_t>(map.size());
+  boost::unordered_flat_map<std::string_view, bool> users;
+  for (const auto& [id, info] : map) {
+    users.emplace(info.user, true);
+    if (!counts_only) a.clients.push_back(info);
+  }
+  a.num_users = static_cast<std::uint32_t>(users.size());
   return a;
 }
 

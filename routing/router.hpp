@@ -35,6 +35,7 @@
 #include "routing/publication.hpp"
 
 #include <boost/intrusive/list.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
 
 #include <cstdint>
 #include <deque>
@@ -83,6 +84,14 @@ struct history_answer {
   std::uint64_t offset = 0;  // the stream's position
   std::string epoch;
   std::vector<publication_ptr> publications;
+};
+
+/// The home's answer to a presence read.
+struct presence_answer {
+  std::uint32_t error = 0;  // 0, or 108 (no presence in this namespace)
+  std::vector<client_info> clients;  // empty when only the counts were asked for
+  std::uint32_t num_clients = 0;
+  std::uint32_t num_users = 0;
 };
 
 /// A subscription's request to recover from a known position.
@@ -187,6 +196,10 @@ struct home_channel {
   compact_string epoch;      // random per record: changes when continuity is lost
   std::unique_ptr<channel_history> history;  // null: no history in this namespace
   std::uint32_t idle_index = UINT32_MAX;                // in the router's idle list (no shards, history kept)
+  // Presence (namespace option `presence`): who is subscribed, by client id,
+  // kept by join/leave messages from the subscribers' shards. Null when off
+  // or empty.
+  std::unique_ptr<boost::unordered_flat_map<std::string, client_info>> presence;
 };
 
 inline std::string_view local_channel_name(const local_channel& c) noexcept { return c.name; }
@@ -211,6 +224,7 @@ struct router_stats {
   counter history_bytes;      // their payload bytes (data + channel)
   counter recoveries;         // recovery requests answered here as home
   counter recoveries_failed;  // ... that could not be served (recovered: false)
+  counter presence_entries;   // clients in the presence of channels homed here
 };
 
 /// One shard's routing state. Shard thread only.
@@ -263,6 +277,17 @@ class router {
   static bool query_history(mesh& m, unsigned source, const std::vector<router*>& all, std::string_view channel,
                             history_query q, std::function<void(history_answer&&)> answered);
 
+  /// Presence: `who` joined / left `channel` (a client of this shard; sent
+  /// after the subscribe and before the unsubscribe on the same ring, so the
+  /// home sees them in order). With join_leave the home pushes the event to
+  /// every subscriber.
+  void join(std::string_view channel, client_info who);
+  void leave(std::string_view channel, client_info who);
+
+  /// Reads `channel`'s presence at its home (as query_history).
+  static bool query_presence(mesh& m, unsigned source, const std::vector<router*>& all, std::string_view channel,
+                             bool counts_only, std::function<void(presence_answer&&)> answered);
+
   /// Calls fn(name, active local subscriptions) for every channel with
   /// subscribers on this shard.
   template <typename Fn>
@@ -283,6 +308,8 @@ class router {
                compact_string epoch);
   home_channel* make_home(std::string_view channel);
   history_answer answer_history(std::string_view channel, const history_query& q);
+  presence_answer answer_presence(std::string_view channel, bool counts_only);
+  void on_presence(publication_ptr event);
   void trim_history(home_channel* hc, std::int64_t now_ms);
   void set_idle(home_channel* hc, bool idle);
   void erase_home(home_channel* hc);
