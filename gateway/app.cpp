@@ -7,6 +7,7 @@
 #include "gateway/server_api.hpp"
 #include "gateway/shard.hpp"
 #include "routing/router.hpp"
+#include "ops/dashboard.hpp"
 #include "ops/http_server.hpp"
 #include "ops/log.hpp"
 #include "routing/mesh.hpp"
@@ -360,6 +361,19 @@ int run_gateway(const config& cfg) {
   std::uint16_t port = cfg.listen.port;
   for (auto& s : shards) port = s->listen(cfg.listen, port);
 
+  // The operator's dashboard (ops/dashboard/, embedded at build time): GET /
+  // and its script, stylesheet and uPlot; the page polls /stats.
+  for (const auto& asset : ops::dashboard_assets()) {
+    ops_server.route(std::string(asset.path), [&asset](const ops::http_request& req, ops::http_response& res) {
+      if (req.method != "GET") {
+        res.status = 405;
+        res.body = "GET only\n";
+        return;
+      }
+      res.content_type = std::string(asset.content_type);
+      res.body = std::string(asset.bytes);
+    });
+  }
   ops_server.route("/healthz", [](const ops::http_request&, ops::http_response& res) { res.body = "ok\n"; });
   ops_server.route_prefix("/api/", [&api](const ops::http_request& req, ops::http_reply reply) {
     api.handle(req, std::move(reply));
