@@ -2,7 +2,7 @@
 
 Starts `switchboard --shards 2` in centrifuge mode with a test HMAC secret
 and an API key, opens CONNS raw WebSocket connections that send a
-Centrifuge connect (HS256 tokens minted here with hmac/hashlib) and
+Centrifuge connect (HS256 tokens from cfclient.py) and
 subscribe to one channel, and keeps one of them publishing while headless
 Chromium (Debian's `chromium`, as in test_ws_chromium.py) loads
 http://127.0.0.1:<ops>/ with --dump-dom and --screenshot after a virtual
@@ -23,15 +23,10 @@ time budget, so the page has polled /stats several times. Checks:
 No Chromium -> FAIL, not skip (ops/install-deps installs it). Standard
 library only (Debian's /usr/bin/python3). Every wait is bounded.
 """
-import base64
-import hashlib
-import hmac
-import json
 import os
 import re
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import tempfile
@@ -40,6 +35,7 @@ import time
 import urllib.error
 import urllib.request
 
+from cfclient import Client, hs256_token  # noqa: E402
 from sbtest import Gateway, check, run_tests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -49,8 +45,6 @@ SECRET = "dashboard-test-secret"
 API_KEY = "dashboard-test-api-key"
 CONNS = 37
 CHANNEL = "chat:dashboard"
-WS_PATH = "/connection/websocket"
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 IO_TIMEOUT = 10
 BROWSER_TIMEOUT = 120
 WINDOW = (1440, 1800)
@@ -78,78 +72,6 @@ ASSETS = {
 
 
 # ---------------------------------------------------------------- clients
-
-
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def hs256_token(claims):
-    head = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    body = b64url(json.dumps(claims).encode())
-    sig = hmac.new(SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{b64url(sig)}"
-
-
-class Client:
-    """A raw-socket WebSocket client speaking Centrifuge JSON."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
-        self.buf = b""
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET {WS_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
-                          .encode())
-        while b"\r\n\r\n" not in self.buf:
-            self._fill()
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        check(head.startswith(b"HTTP/1.1 101"), f"upgrade refused: {head[:200]!r}")
-        check(base64.b64encode(hashlib.sha1(key.encode() + WS_GUID).digest()) in head, "bad Sec-WebSocket-Accept")
-
-    def _fill(self):
-        data = self.sock.recv(65536)
-        if not data:
-            raise AssertionError("server closed the connection")
-        self.buf += data
-
-    def send(self, obj):
-        payload = json.dumps(obj).encode()
-        n = len(payload)
-        head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0x80 | 126]) + struct.pack("!H", n)
-        mask = os.urandom(4)
-        self.sock.sendall(head + mask + bytes(c ^ mask[i & 3] for i, c in enumerate(payload)))
-
-    def _message(self):
-        while len(self.buf) < 2:
-            self._fill()
-        n, off = self.buf[1] & 0x7F, 2
-        if n == 126:
-            while len(self.buf) < 4:
-                self._fill()
-            n, off = struct.unpack("!H", self.buf[2:4])[0], 4
-        elif n == 127:
-            while len(self.buf) < 10:
-                self._fill()
-            n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
-        while len(self.buf) < off + n:
-            self._fill()
-        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
-        return [json.loads(line) for line in payload.decode().split("\n") if line.strip()]
-
-    def call(self, cmd_id, method, params):
-        """Sends a command and reads until its reply (pushes before it are dropped)."""
-        self.send({"id": cmd_id, method: params})
-        deadline = time.monotonic() + IO_TIMEOUT
-        while time.monotonic() < deadline:
-            for msg in self._message():
-                if msg.get("id") == cmd_id:
-                    check("error" not in msg, f"{method} failed: {msg}")
-                    return msg
-        raise AssertionError(f"no reply to {method}")
-
-    def close(self):
-        self.sock.close()
 
 
 # ---------------------------------------------------------------- helpers
@@ -276,7 +198,7 @@ def test_dashboard():
             clients = [Client(gw.client_port) for _ in range(CONNS)]
             exp = int(time.time()) + 3600
             for i, c in enumerate(clients):
-                c.call(1, "connect", {"token": hs256_token({"sub": f"user{i}", "exp": exp})})
+                c.call(1, "connect", {"token": hs256_token({"sub": f"user{i}", "exp": exp}, SECRET)})
                 c.call(2, "subscribe", {"channel": CHANNEL})
             stats = gw.wait_for(lambda s: s["connections"] == CONNS and s["open"] == CONNS,
                                 f"{CONNS} open connections", timeout=30)
