@@ -213,7 +213,17 @@ void session_families(exposition& x, const std::vector<shard_view>& v) {
                           [](const shard_view& s) { return s.ss ? &s.ss->queue_at_write_bytes : nullptr; });
 }
 
-void mesh_families(exposition& x, const std::vector<shard_view>& v) {
+void mesh_families(exposition& x, const std::vector<shard_view>& v, const mesh& m) {
+  // Waiting in the rings towards each shard, from every source (the shards
+  // and the main thread): how far behind the shard's drain is.
+  x.family("switchboard_mesh_ring_depth", gauge,
+           "Cross-shard tasks published to this shard's incoming rings and not yet run (approximate).");
+  for (const auto& s : v) {
+    unsigned to = static_cast<unsigned>(&s - v.data());
+    std::uint64_t depth = 0;
+    for (unsigned from = 0; from <= m.shards(); ++from) depth += m.ring_depth(from, to);
+    x.sample(s.label, depth);
+  }
   x.per_shard("switchboard_mesh_sent_total", counter_type, "Cross-shard tasks this shard sent through the mesh.", v,
               field{&shard_view::src, &mesh_source_stats::sent});
   x.per_shard("switchboard_mesh_received_total", counter_type, "Cross-shard tasks run on this shard.", v,
@@ -328,7 +338,7 @@ std::string metrics_text(const std::vector<std::unique_ptr<shard>>& shards, cons
   }
   exposition x;
   session_families(x, views);
-  mesh_families(x, views);
+  mesh_families(x, views, m);
   routing_families(x, views);
   protocol_families(x, views);
   process_families(x, shards.size(), fds_per_shard, version);

@@ -319,9 +319,15 @@ struct server_api::impl {
     routing::publication_ptr pub(new routing::publication);
     pub->channel = channel;
     pub->data = data;
-    bool ok = routing::router::publish_from_main(m, *wire.routers, std::move(pub), [this, id, index](std::uint64_t) {
-      answer_from_shard(id, index, R"({"result":{}})");
-    });
+    bool ok = routing::router::publish_from_main(
+        m, *wire.routers, std::move(pub), [this, id, index](std::uint64_t offset, std::string_view epoch) {
+          // With history the reply says where the publication is in the
+          // stream (Centrifugo's shape); without, it is just accepted.
+          answer_from_shard(id, index,
+                            epoch.empty() ? std::string(R"({"result":{}})")
+                                          : fmt::format(R"({{"result":{{"offset":{},"epoch":{}}}}})", offset,
+                                                        json_string(epoch)));
+        });
     if (!ok) on_part(id, index, error_object(ec::too_many_requests, "too many requests"));
   }
 

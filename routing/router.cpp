@@ -581,19 +581,25 @@ void router::on_unregister(unsigned from, std::string_view channel) {
 }
 
 bool router::publish_from_main(mesh& m, const std::vector<router*>& all, publication_ptr pub,
-                               std::function<void(std::uint64_t)> ordered) {
+                               std::function<void(std::uint64_t, std::string_view)> ordered) {
   if (pub->entered_ns == 0) pub->entered_ns = steady_now_ns();
   unsigned home = home_of(pub->channel, m.shards());
   router* target = all[home];
   // Not counted in publications_in: that counter has one writer, its shard;
   // the server API counts what it publishes.
   return m.send(m.main_source(), home, [target, p = std::move(pub), done = std::move(ordered)]() mutable {
-    std::uint64_t offset = target->on_publish(std::move(p));
-    if (done) done(offset);
+    const home_channel* hc = target->on_publish(std::move(p));
+    if (!done) return;
+    // The position is worth reporting only where it can be used: with history.
+    if (hc && hc->history) {
+      done(hc->offset, hc->epoch.view());
+    } else {
+      done(hc ? hc->offset : 0, {});
+    }
   });
 }
 
-std::uint64_t router::on_publish(publication_ptr pub) {
+const home_channel* router::on_publish(publication_ptr pub) {
   auto it = _home.find(std::string_view(pub->channel));
   home_channel* hc;
   if (it != _home.end()) {
@@ -603,7 +609,7 @@ std::uint64_t router::on_publish(publication_ptr pub) {
     if (!o || o->history_size == 0 || o->history_ttl.count() == 0) {
       // Nobody subscribes anywhere and nothing is kept: a lookup and nothing else.
       _stats.publications_dropped.inc();
-      return 0;
+      return nullptr;
     }
     // History is kept even with nobody subscribed (a client may come back).
     hc = make_home(pub->channel);
@@ -626,7 +632,7 @@ std::uint64_t router::on_publish(publication_ptr pub) {
       (void)send(shard, [target, p = pub] { target->on_deliver(p); });
     }
   });
-  return pub->offset;
+  return hc;
 }
 
 }  // namespace sb::routing

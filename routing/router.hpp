@@ -266,10 +266,11 @@ class router {
 
   /// From the main thread (the server API): sends `pub` to its channel's
   /// home through the main thread's rings; on the home shard, right after
-  /// the home ordered it, `ordered(offset)` runs there (offset 0: nobody
-  /// subscribes anywhere, dropped). False when the mesh refused (overload).
+  /// the home ordered it, `ordered(offset, epoch)` runs there (offset 0:
+  /// nobody subscribes anywhere, dropped; epoch empty unless the channel
+  /// keeps history). False when the mesh refused (overload).
   static bool publish_from_main(mesh& m, const std::vector<router*>& all, publication_ptr pub,
-                                std::function<void(std::uint64_t offset)> ordered);
+                                std::function<void(std::uint64_t offset, std::string_view epoch)> ordered);
 
   /// Sends `q` to `channel`'s home from `source` (a shard id, or the main
   /// source); `answered` runs on the home shard with the answer (callers hop
@@ -314,7 +315,7 @@ class router {
   void set_idle(home_channel* hc, bool idle);
   void erase_home(home_channel* hc);
   void on_unregister(unsigned from, std::string_view channel);
-  std::uint64_t on_publish(publication_ptr pub);  // the offset given, 0 when dropped
+  const home_channel* on_publish(publication_ptr pub);  // its record after ordering; null when dropped
   // Subscriber side.
   void on_registered(local_channel* lc, std::uint64_t offset, compact_string epoch);
   void on_synced(local_channel* lc, subscription* s, std::uint64_t offset, compact_string epoch, bool recovered,
