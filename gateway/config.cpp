@@ -221,6 +221,8 @@ void load_config_file(const std::string& path, config& cfg) {
       cfg.listen_backlog = get_uint<unsigned>(node, key, 1, 65535);
     } else if (key == "mesh_ring_capacity") {
       cfg.mesh_ring_capacity = get_uint<std::uint32_t>(node, key, 16, 1u << 24);
+    } else if (key == "history_max_bytes") {
+      cfg.history_max_bytes = get_uint<std::uint64_t>(node, key, 0, std::uint64_t{1} << 40);
     } else if (key == "mesh_overflow_limit") {
       cfg.mesh_overflow_limit = get_uint<std::uint32_t>(node, key, 0, 1u << 30);
     } else if (key == "mode") {

@@ -38,6 +38,7 @@ struct config {
   unsigned listen_backlog = 4096;          // per shard listener
   std::uint32_t mesh_ring_capacity = 4096; // messages per (source, destination) ring
   std::uint32_t mesh_overflow_limit = 65536;  // messages waiting for a full ring before shedding
+  std::uint64_t history_max_bytes = 256ull << 20;  // all channels' history together (split over shards); 0: no bound
   // Sessions (issue 3). Durations are strings in the file: "25s", "500ms".
   std::string mode = "centrifuge";                // application handler: "centrifuge" or the "echo" diagnostic
   std::string websocket_path = "/connection/websocket";

@@ -51,7 +51,7 @@ struct shard::local {
         history_sweep(s._ctx),
         sessions(s._ctx, *svc.sessions),
         router(s._id, *svc.router_mesh, *svc.routers, sessions.frames(), &centrifuge_handler::encode_publication,
-               svc.protocol ? &svc.protocol->rules : nullptr),
+               svc.protocol ? &svc.protocol->rules : nullptr, s._cfg.history_max_bytes / s._cfg.shards),
         fd_cap(fd_capacity),
         guard(asio::make_work_guard(s._ctx)) {
     std::uint64_t max = s._cfg.max_connections;

@@ -53,16 +53,18 @@ std::uint64_t history_bytes(const publication& p) { return p.data.size() + p.cha
 }  // namespace
 
 router::router(unsigned shard_id, mesh& m, const std::vector<router*>& all, frame_pool& frames, push_encoder encode,
-               const channel_rules* rules)
+               const channel_rules* rules, std::uint64_t history_max_bytes)
     : _id(shard_id),
       _mesh(m),
       _all(all),
       _frames(frames),
       _encode(encode),
       _rules(rules),
+      _history_max_bytes(history_max_bytes),
       _epoch_seed(std::random_device{}() ^ (std::uint64_t{shard_id} << 32)) {}
 
 router::~router() {
+  _history_lru.clear();  // unlinks the history records before they go
   // Shutdown: sessions are gone, so are their subscriptions' owners.
   for (local_channel* lc : _local) {
     while (!lc->subs.empty()) {
@@ -374,17 +376,36 @@ home_channel* router::make_home(std::string_view channel) {
       hc->history = std::make_unique<channel_history>();
       hc->history->size = o->history_size;
       hc->history->ttl_ms = o->history_ttl.count();
+      hc->history->owner = hc;
     }
   }
   return hc;
 }
 
+void router::drop_history_front(channel_history& h) {
+  std::uint64_t n = history_bytes(*h.items.front().pub);
+  _stats.history_publications.dec();
+  _stats.history_bytes.sub(n);
+  h.bytes -= n;
+  h.items.pop_front();
+  if (h.items.empty() && h.lru.is_linked()) _history_lru.erase(_history_lru.iterator_to(h));
+}
+
 void router::trim_history(home_channel* hc, std::int64_t now_ms) {
-  auto& items = hc->history->items;
-  while (!items.empty() && (items.front().expires_ms <= now_ms || items.size() > hc->history->size)) {
-    _stats.history_publications.dec();
-    _stats.history_bytes.sub(history_bytes(*items.front().pub));
-    items.pop_front();
+  auto& h = *hc->history;
+  while (!h.items.empty() && (h.items.front().expires_ms <= now_ms || h.items.size() > h.size)) drop_history_front(h);
+}
+
+void router::enforce_history_bound() {
+  // Whole channels go, least recently published first: a channel keeps its
+  // stream or loses it (its clients then get recovered: false), rather than
+  // every channel keeping a useless stub.
+  while (_history_max_bytes > 0 && _stats.history_bytes.get() > _history_max_bytes && !_history_lru.empty()) {
+    channel_history& h = _history_lru.front();
+    while (!h.items.empty()) drop_history_front(h);
+    _stats.history_evictions.inc();
+    home_channel* hc = h.owner;
+    if (hc->shards.empty()) erase_home(hc);  // nobody here and nothing kept: the record goes (new epoch next time)
   }
 }
 
@@ -404,10 +425,7 @@ void router::set_idle(home_channel* hc, bool idle) {
 void router::erase_home(home_channel* hc) {
   set_idle(hc, false);
   if (hc->history) {
-    for (const auto& e : hc->history->items) {
-      _stats.history_publications.dec();
-      _stats.history_bytes.sub(history_bytes(*e.pub));
-    }
+    while (!hc->history->items.empty()) drop_history_front(*hc->history);
   }
   if (hc->presence) _stats.presence_entries.sub(hc->presence->size());
   _home.erase(hc);
@@ -445,11 +463,7 @@ history_answer router::answer_history(std::string_view channel, const history_qu
   a.offset = hc->offset;
   a.epoch = std::string(hc->epoch.view());
   if (q.remove) {
-    for (const auto& e : items) {
-      _stats.history_publications.dec();
-      _stats.history_bytes.sub(history_bytes(*e.pub));
-    }
-    items.clear();
+    while (!items.empty()) drop_history_front(*hc->history);
     if (hc->shards.empty()) erase_home(hc);
     return a;
   }
@@ -618,11 +632,19 @@ const home_channel* router::on_publish(publication_ptr pub) {
   pub->offset = ++hc->offset;
   _stats.publications_home.inc();
   if (hc->history) {
+    auto& h = *hc->history;
     std::int64_t now = steady_ms();
-    hc->history->items.push_back({pub, now + hc->history->ttl_ms});
+    h.items.push_back({pub, now + h.ttl_ms});
+    std::uint64_t n = history_bytes(*pub);
+    h.bytes += n;
     _stats.history_publications.inc();
-    _stats.history_bytes.add(history_bytes(*pub));
+    _stats.history_bytes.add(n);
+    // Most recently published last.
+    if (h.lru.is_linked()) _history_lru.erase(_history_lru.iterator_to(h));
+    _history_lru.push_back(h);
     trim_history(hc, now);
+    enforce_history_bound();
+    if (_home.find(std::string_view(pub->channel)) == _home.end()) return nullptr;  // evicted itself (bound too small)
   }
   hc->shards.for_each([&](std::uint16_t shard) {
     if (shard == _id) {

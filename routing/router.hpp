@@ -176,10 +176,16 @@ struct history_entry {
 };
 
 /// A channel's retained publications, oldest first, with its namespace's bounds.
+struct home_channel;
 struct channel_history {
   std::deque<history_entry> items;
   std::uint32_t size = 0;    // history_size
   std::int64_t ttl_ms = 0;   // history_ttl
+  std::uint64_t bytes = 0;   // of the retained publications
+  home_channel* owner = nullptr;
+  // In the router's list of channels with retained history, least recently
+  // published first: history_max_bytes evicts from its front.
+  boost::intrusive::list_member_hook<> lru;
 };
 
 /// A channel as its home shard knows it. With history (the namespace's
@@ -225,6 +231,7 @@ struct router_stats {
   counter recoveries;         // recovery requests answered here as home
   counter recoveries_failed;  // ... that could not be served (recovered: false)
   counter presence_entries;   // clients in the presence of channels homed here
+  counter history_evictions;  // channels whose history history_max_bytes dropped
 };
 
 /// One shard's routing state. Shard thread only.
@@ -234,7 +241,7 @@ class router {
   /// task runs; it is read-only afterwards. `rules` (may be null: no
   /// history anywhere) gives each namespace's history_size and history_ttl.
   router(unsigned shard_id, mesh& m, const std::vector<router*>& all, frame_pool& frames, push_encoder encode,
-         const channel_rules* rules = nullptr);
+         const channel_rules* rules = nullptr, std::uint64_t history_max_bytes = 0);
 
   /// Drops expired history and the records it kept alive; the shard calls
   /// it about once a second.
@@ -312,6 +319,8 @@ class router {
   presence_answer answer_presence(std::string_view channel, bool counts_only);
   void on_presence(publication_ptr event);
   void trim_history(home_channel* hc, std::int64_t now_ms);
+  void drop_history_front(channel_history& h);
+  void enforce_history_bound();
   void set_idle(home_channel* hc, bool idle);
   void erase_home(home_channel* hc);
   void on_unregister(unsigned from, std::string_view channel);
@@ -337,6 +346,12 @@ class router {
   object_pool<home_channel> _home_pool;
   object_pool<subscription> _sub_pool;
   const channel_rules* _rules;
+  std::uint64_t _history_max_bytes;  // this shard's share of history_max_bytes; 0: no bound
+  boost::intrusive::list<channel_history,
+                         boost::intrusive::member_hook<channel_history, boost::intrusive::list_member_hook<>,
+                                                       &channel_history::lru>,
+                         boost::intrusive::constant_time_size<false>>
+      _history_lru;
   std::vector<home_channel*> _idle;  // home records with no subscriber shard, kept for their history
   std::uint64_t _epoch_seed;
 };

@@ -63,7 +63,8 @@ struct recorder final : subscriber {
 
 // N shards, each an io_context on its own thread with a router and a frame pool.
 struct cluster {
-  explicit cluster(unsigned n, const sb::routing::channel_rules* rules = nullptr) : shards(n) {
+  explicit cluster(unsigned n, const sb::routing::channel_rules* rules = nullptr, std::uint64_t history_max_bytes = 0)
+      : shards(n) {
     for (unsigned i = 0; i < n; ++i) {
       ctxs.push_back(std::make_unique<asio::io_context>(1));
       raw.push_back(ctxs.back().get());
@@ -73,7 +74,7 @@ struct cluster {
     frames.resize(n);
     for (unsigned i = 0; i < n; ++i) {
       frames[i] = std::make_unique<sb::frame_pool>();
-      routers[i] = new router(i, *m, routers, *frames[i], &encode, rules);
+      routers[i] = new router(i, *m, routers, *frames[i], &encode, rules, history_max_bytes);
     }
     for (auto& c : ctxs) guards.push_back(asio::make_work_guard(*c));
     for (unsigned i = 0; i < n; ++i) {
@@ -261,6 +262,37 @@ TEST(router, history_outlives_the_last_subscriber_until_its_ttl) {
     EXPECT_EQ(r.home_channel_count(), 0u);
     EXPECT_EQ(r.stats().history_publications.get(), 0u);
     EXPECT_EQ(r.stats().history_bytes.get(), 0u);
+  });
+}
+
+TEST(router, history_max_bytes_evicts_the_least_recently_published_channels) {
+  auto rules = history_rules();
+  const std::uint64_t per_pub = sizeof(publication) + std::string("h:a").size() + 100;
+  const std::uint64_t bound = 12 * per_pub;  // room for 12 of the 15 publications below
+  cluster c(1, &rules, bound);
+  recorder keep;  // h:b keeps a subscriber; h:a and h:c have none
+  c.on(0, [&](router& r) { r.subscribe(keep, "h:b"); });
+  c.settle();
+  for (const char* ch : {"h:a", "h:b", "h:c"}) {
+    for (int k = 0; k < 5; ++k) c.on(0, [&, ch](router& r) { r.publish(make_pub(ch, std::string(100, 'x'))); });
+  }
+  c.settle();
+  c.on(0, [&](router& r) {
+    EXPECT_LE(r.stats().history_bytes.get(), bound);
+    EXPECT_EQ(r.stats().history_evictions.get(), 1u);
+    EXPECT_EQ(r.stats().history_publications.get(), 10u);  // h:b and h:c whole; h:a gone
+    EXPECT_EQ(r.home_channel_count(), 2u);                  // h:a had nobody: its record went too
+  });
+  // A client that knew h:a cannot recover it: its stream is gone.
+  recorder back;
+  c.on(0, [&](router& r) {
+    recovery_request rec{2, "whatever"};
+    r.subscribe(back, "h:a", &rec);
+  });
+  c.settle();
+  c.on(0, [&](router&) {
+    EXPECT_TRUE(back.subscribed);
+    EXPECT_FALSE(back.recovered);
   });
 }
 
