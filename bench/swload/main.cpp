@@ -2,7 +2,9 @@
 // (bench/scenarios/peers.sh). This file is the parent: it parses the flags,
 // forks the workers (worker.cpp), relays the phase changes between them,
 // prints a progress line every second on stderr, and at the end a summary
-// and exactly one line of JSON starting with {"swload": on stdout.
+// and exactly one line of JSON starting with {"swload": on stdout. In the
+// api scenario it also publishes the rounds through the server API and
+// prints "swload: all ready" on stdout as soon as every client is in.
 //
 // Exit: 0 when every connection became ready and stayed, and nothing was
 // lost; 1 otherwise; 2 on bad flags; 3 on --timeout.
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "swload.hpp"
+#include "wire.hpp"
 
 namespace {
 
@@ -46,12 +49,18 @@ const char* usage_text =
     "  --secret S             HS256 key for connection tokens (centrifuge)\n"
     "  --user T               token sub template, {i} = client index (u{i})\n"
     "  --personal T           token channels claim template, e.g. personal:#u{i} (none)\n"
-    "  --scenario S           idle | broadcast | chat (idle)\n"
-    "  --hold S               idle: seconds to hold once all are ready (5)\n"
-    "  --channel C            idle/broadcast channel (chat:bcast; raw: bcast)\n"
+    "  --scenario S           idle | broadcast | chat | api (idle)\n"
+    "                         api: clients subscribe to --channel and only receive; after --hold s this\n"
+    "                         process publishes once to --channel, then once to the --personal channels\n"
+    "                         of --targets random clients, through the server API\n"
+    "  --hold S               idle, api: seconds to hold once all are ready (5)\n"
+    "  --channel C            idle/broadcast/api channel (chat:bcast; raw: bcast)\n"
+    "  --api-port P           api: the gateway's ops port (server API) on --host\n"
+    "  --api-key K            api: X-API-Key\n"
+    "  --targets K            api: clients of the personal round (10000; 0: no personal round)\n"
     "  --pub-rate R           broadcast: publications per second (20)\n"
     "  --duration S           broadcast/chat: seconds of publishing (10)\n"
-    "  --drain S              seconds to wait for deliveries after publishing (5)\n"
+    "  --drain S              seconds to wait for deliveries after publishing (api: per round) (5)\n"
     "  --room-size K          chat: clients per room chat:room{j} (10)\n"
     "  --msg-rate R           chat: publications per client per second (1)\n"
     "  --timeout S            hard bound on the whole run (120)\n"
@@ -105,11 +114,15 @@ options parse(int argc, char** argv) {
     else if (f == "--secret") o.secret = v;
     else if (f == "--user") o.user = v;
     else if (f == "--personal") o.personal = v;
+    else if (f == "--api-port") o.api_port = static_cast<int>(num());
+    else if (f == "--api-key") o.api_key = v;
+    else if (f == "--targets") o.targets = static_cast<long>(num());
     else if (f == "--scenario") {
       std::string s = v;
       if (s == "idle") o.scen = scenario::idle;
       else if (s == "broadcast") o.scen = scenario::broadcast;
       else if (s == "chat") o.scen = scenario::chat;
+      else if (s == "api") o.scen = scenario::api;
       else usage_error("unknown scenario " + s);
     }
     else if (f == "--hold") o.hold = num();
@@ -136,6 +149,11 @@ options parse(int argc, char** argv) {
   if (o.scen == scenario::broadcast && o.pub_rate <= 0) usage_error("--pub-rate must be positive");
   if (o.scen == scenario::chat && o.msg_rate <= 0) usage_error("--msg-rate must be positive");
   if (o.proto == protocol::centrifuge && o.secret.empty()) usage_error("--secret is required with --proto centrifuge");
+  if (o.scen == scenario::api) {
+    if (o.proto != protocol::centrifuge) usage_error("--scenario api needs --proto centrifuge");
+    if (o.api_port <= 0 || o.api_port > 65535) usage_error("--scenario api needs --api-port");
+    if (o.targets > 0 && o.personal.empty()) usage_error("--targets needs --personal");
+  }
   if (o.path.empty()) o.path = o.proto == protocol::centrifuge ? "/connection/websocket" : "/";
   if (o.channel.empty()) o.channel = o.proto == protocol::centrifuge ? "chat:bcast" : "bcast";
   if (o.procs == 0) o.procs = static_cast<int>((o.n + 14999) / 15000);
@@ -217,6 +235,47 @@ counters sum(const std::vector<counters>& all) {
   return t;
 }
 
+// api: one round as the parent saw it.
+struct api_round {
+  std::int64_t published_ns = 0;  // the payload's "t", taken before the request
+  double request_ms = 0;          // the API request, until its answer
+  int status = 0;                 // HTTP status (0: no answer)
+  std::string reply;
+  std::size_t reports = 0;
+  std::vector<counters> workers;
+  histogram hist;
+  counters total() const { return sum(workers); }
+  double time_to_all_s() const {
+    std::int64_t last = total().last_delivery_ns;
+    return last > published_ns ? (last - published_ns) / 1e9 : 0;
+  }
+};
+
+// Announces round r to the workers, then publishes it: --channel in the
+// broadcast round, the targets' personal channels (one `broadcast` call) in
+// the personal round. The payload is {"t":<CLOCK_MONOTONIC ns>,"s":r}.
+void publish_round(const options& o, int r, const std::vector<int>& downs, api_round& out) {
+  std::string path, body;
+  if (r == broadcast_round) {
+    path = "/api/publish";
+    body = R"({"channel":")" + o.channel + R"(","data":)";
+  } else {
+    path = "/api/broadcast";
+    body = R"({"channels":[)";
+    bool first = true;
+    for (long g : pick_targets(o.n, o.targets)) {
+      body += (first ? "\"" : ",\"") + wire::expand(o.personal, g) + "\"";
+      first = false;
+    }
+    body += R"(],"data":)";
+  }
+  for (int fd : downs) tell(fd, command_kind::round, r);
+  out.published_ns = now_ns();
+  body += R"({"t":)" + std::to_string(out.published_ns) + R"(,"s":)" + std::to_string(r) + "}}";
+  out.status = wire::http_post(o.host, o.api_port, path, o.api_key, body, 30, out.reply);
+  out.request_ms = (now_ns() - out.published_ns) / 1e6;
+}
+
 std::string failures(const counters& c) {
   std::string s;
   for (int r = 0; r < reasons; ++r) {
@@ -282,6 +341,24 @@ int main(int argc, char** argv) {
   long server_rss1 = -1;
   double server_cpu0 = -1, server_cpu1 = -1;
   bool timed_out = false, worker_died = false;
+  const bool api = o.scen == scenario::api;
+  std::vector<api_round> rounds;  // api: the rounds published so far
+  // api: publishing the rounds one after the other, each once the previous
+  // one's reports (round, or final for the last) are all in.
+  auto next_round = [&] {
+    rounds.emplace_back();
+    rounds.back().workers.resize(procs);
+    publish_round(o, static_cast<int>(rounds.size()), downs, rounds.back());
+  };
+  auto on_round_report = [&](std::size_t w, const counters& c, const histogram& h) {
+    api_round& r = rounds.back();
+    r.workers[w] = c;
+    r.hist.merge(h);
+    ++r.reports;
+  };
+  auto round_complete = [&] {
+    return !rounds.empty() && rounds.back().reports + static_cast<std::size_t>(std::count(gone.begin(), gone.end(), true)) >= procs;
+  };
   std::vector<pollfd> pfds(procs);
   for (std::size_t w = 0; w < procs; ++w) pfds[w] = {ups[w], POLLIN, 0};
 
@@ -290,6 +367,11 @@ int main(int argc, char** argv) {
     if (now >= deadline) {
       timed_out = true;
       break;
+    }
+    if (api && t0 && now >= t0 + static_cast<std::int64_t>(o.hold * 1e9) &&
+        (rounds.empty() || (round_complete() && static_cast<int>(rounds.size()) < api_rounds(o)))) {
+      next_round();
+      continue;
     }
     if (now - last_progress >= 1'000'000'000) {
       counters t = sum(latest);
@@ -332,11 +414,20 @@ int main(int argc, char** argv) {
             }
             t0 = now_ns() + 100'000'000;  // every worker hears `go` before it
             for (int fd : downs) tell(fd, command_kind::go, t0);
+            if (api) {
+              counters c = sum(latest);
+              double s = (c.all_ready_ns - c.first_connect_ns) / 1e9;
+              std::printf("swload: all ready: %llu of %ld in %.2f s (%.0f/s), %llu failed; holding %.0f s\n",
+                          static_cast<unsigned long long>(c.ready), o.n, s, s > 0 ? static_cast<double>(c.ready) / s : 0,
+                          static_cast<unsigned long long>(c.failed_total()), o.hold);
+              std::fflush(stdout);
+            }
           }
           break;
         case report_kind::published:
           for (int fd : downs) tell(fd, command_kind::expect, static_cast<std::int64_t>(r.c.pubs));
           break;
+        case report_kind::round:
         case report_kind::final: {
           histogram h;
           if (!read_all(ups[w], &h, sizeof(h))) {
@@ -344,6 +435,8 @@ int main(int argc, char** argv) {
             worker_died = true;
             break;
           }
+          if (api && !rounds.empty()) on_round_report(w, r.c, h);
+          if (r.kind == report_kind::round) break;
           hist.merge(h);
           done[w] = true;
           pfds[w].fd = -1;
@@ -366,6 +459,47 @@ int main(int argc, char** argv) {
 
   counters t = sum(latest);
   if (o.scen == scenario::broadcast) t.expected = latest[0].pubs * t.ready;  // one publisher, every ready client subscribed
+  // api: the deliveries are the rounds' (each worker's counters restart per round).
+  double api_window_s = 0;
+  std::string rounds_text, rounds_json;
+  if (api) {
+    t.pubs = t.pub_errors = t.expected = t.delivered = t.dup = 0;
+    hist = histogram{};
+    for (std::size_t i = 0; i < rounds.size(); ++i) {
+      const api_round& r = rounds[i];
+      counters c = r.total();
+      bool ok = r.status == 200 && r.reply.find(R"("error")") == std::string::npos;
+      ++t.pubs;
+      t.pub_errors += ok ? 0 : 1;
+      t.expected += c.expected;
+      t.delivered += c.delivered;
+      t.dup += c.dup;
+      hist.merge(r.hist);
+      double tta = r.time_to_all_s();
+      api_window_s += tta;
+      long long r_lost = static_cast<long long>(c.expected) - static_cast<long long>(c.delivered - c.dup);
+      double per_s = tta > 0 ? static_cast<double>(c.delivered - c.dup) / tta : 0;
+      const char* name = i + 1 == broadcast_round ? "broadcast" : "personal";
+      char line[512];
+      std::snprintf(line, sizeof(line),
+                    "  round %zu (%s): API %d in %.1f ms%s%s; %llu of %llu delivered, lost %lld, dup %llu; all in %.3f s "
+                    "(%.0f deliveries/s); latency µs p50 %llu  p99 %llu  max %llu\n",
+                    i + 1, name, r.status, r.request_ms, ok ? "" : ": ", ok ? "" : r.reply.substr(0, 200).c_str(),
+                    static_cast<unsigned long long>(c.delivered - c.dup), static_cast<unsigned long long>(c.expected),
+                    r_lost, static_cast<unsigned long long>(c.dup), tta, per_s,
+                    static_cast<unsigned long long>(r.hist.percentile(0.5)),
+                    static_cast<unsigned long long>(r.hist.percentile(0.99)), static_cast<unsigned long long>(r.hist.max()));
+      rounds_text += line;
+      std::snprintf(line, sizeof(line),
+                    R"(%s{"round":"%s","api_status":%d,"api_ms":%.1f,"expected":%llu,"delivered":%llu,"lost":%lld,)"
+                    R"("dup":%llu,"time_to_all_s":%.4f,"deliveries_per_s":%.0f,"lat_us":{"p50":%llu,"p99":%llu,"max":%llu}})",
+                    i ? "," : "", name, r.status, r.request_ms, static_cast<unsigned long long>(c.expected),
+                    static_cast<unsigned long long>(c.delivered - c.dup), r_lost, static_cast<unsigned long long>(c.dup), tta,
+                    per_s, static_cast<unsigned long long>(r.hist.percentile(0.5)),
+                    static_cast<unsigned long long>(r.hist.percentile(0.99)), static_cast<unsigned long long>(r.hist.max()));
+      rounds_json += line;
+    }
+  }
   std::uint64_t failed = t.failed_total() + (o.n - std::min<std::uint64_t>(o.n, t.ready + t.failed_total()));
   double connect_s = t.all_ready_ns > t.first_connect_ns ? (t.all_ready_ns - t.first_connect_ns) / 1e9 : 0;
   double handshake_rate = connect_s > 0 ? static_cast<double>(t.ready) / connect_s : 0;
@@ -373,7 +507,7 @@ int main(int argc, char** argv) {
   long long lost = static_cast<long long>(t.expected) - unique;
   // Deliveries per second over the publishing window, or until the last
   // delivery when the server fell behind.
-  double window_s = t0 ? std::max(o.duration, (t.last_delivery_ns - t0) / 1e9) : 0;
+  double window_s = api ? api_window_s : t0 ? std::max(o.duration, (t.last_delivery_ns - t0) / 1e9) : 0;
   double deliveries_per_s = publishes && window_s > 0 ? static_cast<double>(t.delivered) / window_s : 0;
   std::uint64_t connections = t.ready + (o.scen == scenario::broadcast ? 1 : 0);
   double rss_per_conn = connections ? static_cast<double>(t.rss_delta_kib) * 1024 / static_cast<double>(connections) : 0;
@@ -382,7 +516,8 @@ int main(int argc, char** argv) {
   double server_cpu = server_cpu0 >= 0 && server_cpu1 >= 0 ? server_cpu1 - server_cpu0 : -1;
   double server_us_per_delivery = server_cpu >= 0 && t.delivered ? server_cpu * 1e6 / static_cast<double>(t.delivered) : -1;
   auto pct = [&](double q) { return static_cast<unsigned long long>(hist.percentile(q)); };
-  const char* scen_name = o.scen == scenario::idle ? "idle" : o.scen == scenario::broadcast ? "broadcast" : "chat";
+  const char* scen_names[] = {"idle", "broadcast", "chat", "api"};
+  const char* scen_name = scen_names[static_cast<int>(o.scen)];
   const char* proto_name = o.proto == protocol::centrifuge ? "centrifuge" : "raw";
 
   std::printf("swload %s (%s), %ld clients, %zu workers%s%s\n", scen_name, proto_name, o.n, procs,
@@ -399,6 +534,7 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(t.dup), deliveries_per_s);
     std::printf("  latency µs: p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  max %llu\n", pct(0.5), pct(0.9), pct(0.99),
                 pct(0.999), static_cast<unsigned long long>(hist.max()));
+    std::fputs(rounds_text.c_str(), stdout);
   }
   std::printf("  swload: cpu %.2f s, rss %.0f B per connection\n", cpu_s, rss_per_conn);
   if (o.server_pid) {
@@ -419,12 +555,12 @@ int main(int argc, char** argv) {
       "\"expected\":%llu,\"delivered\":%llu,\"lost\":%lld,\"dup\":%llu,\"deliveries_per_s\":%.0f,"
       "\"lat_us\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},\"cpu_s\":%.3f,"
       "\"rss_per_conn_b\":%.0f,\"server_rss_per_conn_b\":%.0f,\"server_cpu_s\":%.3f,\"server_cpu_us_per_delivery\":%.4f,"
-      "\"timeout\":%s}\n",
+      "\"rounds\":[%s],\"timeout\":%s}\n",
       t.last_close_code, connect_s, handshake_rate, static_cast<unsigned long long>(t.pubs),
       static_cast<unsigned long long>(t.pub_errors), static_cast<unsigned long long>(t.expected),
       static_cast<unsigned long long>(t.delivered), lost, static_cast<unsigned long long>(t.dup), deliveries_per_s,
       pct(0.5), pct(0.9), pct(0.99), pct(0.999), static_cast<unsigned long long>(hist.max()), cpu_s, rss_per_conn,
-      server_rss_per_conn, server_cpu, server_us_per_delivery, timed_out ? "true" : "false");
+      server_rss_per_conn, server_cpu, server_us_per_delivery, rounds_json.c_str(), timed_out ? "true" : "false");
   std::fflush(stdout);
   if (timed_out) return 3;
   return failed || lost != 0 || t.pub_errors || worker_died ? 1 : 0;

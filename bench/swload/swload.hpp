@@ -3,7 +3,9 @@
 // protocol, bench/peers/bun_server.js). The parent process forks workers;
 // each worker drives its share of the connections on one raw epoll loop and
 // reports to the parent over a pipe; the parent coordinates the phases
-// (all ready → go → published → final) and prints the figures.
+// (all ready → go → published → final) and prints the figures. In the
+// `api` scenario the parent itself publishes through the gateway's server
+// API, in rounds (round → the workers' round reports → next round).
 //
 // This header holds what the parent and the workers share: the options,
 // the counters and the fixed-size messages exchanged over the pipes.
@@ -11,13 +13,14 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 #include <sys/types.h>
 
 #include "histogram.hpp"
 
 namespace swload {
 
-enum class scenario : std::uint8_t { idle, broadcast, chat };
+enum class scenario : std::uint8_t { idle, broadcast, chat, api };
 enum class protocol : std::uint8_t { centrifuge, raw };
 
 struct options {
@@ -34,12 +37,15 @@ struct options {
   std::string secret;             // HS256 key for connection tokens (centrifuge)
   std::string user = "u{i}";      // `sub` claim template, {i} = global client index
   std::string personal;           // optional `channels` claim template
+  int api_port = 0;               // api: the gateway's ops port (server API), on --host
+  std::string api_key;            // api: X-API-Key
+  long targets = 10000;           // api: clients the personal round publishes to
   scenario scen = scenario::idle;
-  double hold = 5;                // idle: seconds to hold once all are ready
+  double hold = 5;                // idle, api: seconds to hold once all are ready
   std::string channel;            // broadcast (and idle) channel; default by protocol
   double pub_rate = 20;           // broadcast: publications per second
   double duration = 10;           // broadcast, chat: seconds of publishing
-  double drain = 5;               // seconds to wait for deliveries after publishing
+  double drain = 5;               // seconds to wait for deliveries after publishing (api: per round)
   long room_size = 10;            // chat: clients per room
   double msg_rate = 1;            // chat: publications per client per second
   double timeout = 120;           // hard bound on the whole run
@@ -79,20 +85,34 @@ struct counters {
 };
 
 // Worker → parent.
-enum class report_kind : std::uint32_t { progress, ready, published, final };
+enum class report_kind : std::uint32_t { progress, ready, published, round, final };
 struct report {
   report_kind kind;
   std::uint32_t worker;
   counters c;
 };
-// A `final` report is followed by the worker's histogram (raw bytes).
+// A `round` or `final` report is followed by the worker's histogram (raw
+// bytes). In the api scenario the counters of those two cover one round
+// only: a worker resets them when a round starts.
 
 // Parent → worker.
-enum class command_kind : std::uint32_t { go, expect };
+enum class command_kind : std::uint32_t { go, expect, round };
 struct command {
   command_kind kind;
-  std::int64_t value;  // go: start time (CLOCK_MONOTONIC ns); expect: publications of the broadcast
+  std::int64_t value;  // go: start time (CLOCK_MONOTONIC ns); expect: publications of the broadcast;
+                       // round: the api round about to be published (1: broadcast, 2: personal)
 };
+
+// api scenario: round 1 publishes once to --channel (every client), round 2
+// once to the personal channels of `targets` clients; the payload's "s" is
+// the round number. The last round's report is the `final` one.
+constexpr int broadcast_round = 1, personal_round = 2;
+inline int api_rounds(const options& o) { return o.targets > 0 ? personal_round : broadcast_round; }
+
+// The personal round's clients: min(k, n) distinct global indices, sorted,
+// the same in the parent (which publishes to them) and in every worker
+// (which counts what its clients are owed).
+std::vector<long> pick_targets(long n, long k);
 
 // What a worker drives: global client indices [first, last), plus, in
 // worker 0 of a broadcast, one publisher connection (global index n).

@@ -3,9 +3,15 @@
 
 #include "wire.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 namespace swload::wire {
@@ -128,6 +134,49 @@ bool find_number(std::string_view s, std::string_view key, std::uint64_t& out) {
   for (; pos < s.size() && s[pos] >= '0' && s[pos] <= '9'; ++pos, ++digits) v = v * 10 + static_cast<unsigned>(s[pos] - '0');
   out = v;
   return digits > 0;
+}
+
+int http_post(const std::string& host, int port, const std::string& path, const std::string& api_key,
+              const std::string& body, double timeout_s, std::string& reply) {
+  reply.clear();
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (inet_pton(AF_INET, host.c_str(), &dst.sin_addr) != 1) return 0;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout_s);
+  tv.tv_usec = static_cast<suseconds_t>((timeout_s - static_cast<double>(tv.tv_sec)) * 1e6);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  std::string req = "POST " + path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
+                    "\r\nX-API-Key: " + api_key + "\r\nContent-Type: application/json\r\nContent-Length: " +
+                    std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  std::string in;
+  bool sent = ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof(dst)) == 0;
+  for (std::size_t off = 0; sent && off < req.size();) {
+    ssize_t w = ::send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
+    if (w <= 0) sent = false;
+    else off += static_cast<std::size_t>(w);
+  }
+  // Read until the body is complete (Content-Length) or the server closes.
+  std::size_t head_end = std::string::npos, want = std::string::npos;
+  char buf[16384];
+  while (sent && (want == std::string::npos || in.size() < want)) {
+    ssize_t r = ::read(fd, buf, sizeof(buf));
+    if (r <= 0) break;
+    in.append(buf, static_cast<std::size_t>(r));
+    if (head_end == std::string::npos && (head_end = in.find("\r\n\r\n")) != std::string::npos) {
+      auto cl = in.find("Content-Length:");
+      if (cl == std::string::npos) cl = in.find("content-length:");
+      if (cl != std::string::npos && cl < head_end) want = head_end + 4 + std::strtoul(in.c_str() + cl + 15, nullptr, 10);
+    }
+  }
+  ::close(fd);
+  if (head_end == std::string::npos || in.compare(0, 9, "HTTP/1.1 ") != 0) return 0;
+  reply = in.substr(head_end + 4);
+  return std::atoi(in.c_str() + 9);
 }
 
 }  // namespace swload::wire

@@ -1,7 +1,8 @@
 // swload's wire helpers: the HTTP upgrade request, client WebSocket frames
 // (masked with a zero key, so the payload goes out unchanged), server frame
-// headers, HS256 connection tokens and the few JSON numbers swload reads
-// from a publication ("t", "s", "p") without parsing the whole document.
+// headers, HS256 connection tokens, the few JSON numbers swload reads
+// from a publication ("t", "s", "p") without parsing the whole document, and
+// one blocking HTTP POST for the gateway's server API.
 #pragma once
 
 #include <cstddef>
@@ -41,5 +42,11 @@ std::string connect_command(const std::string& secret, const std::string& user, 
 
 // The unsigned integer after the first `"<key>":` in s; false when absent.
 bool find_number(std::string_view s, std::string_view key, std::uint64_t& out);
+
+// POSTs a JSON body to http://host:port/path with `X-API-Key: api_key`, on
+// a blocking socket bounded by timeout_s; returns the HTTP status (0: no
+// answer) and puts the response body in reply.
+int http_post(const std::string& host, int port, const std::string& path, const std::string& api_key,
+              const std::string& body, double timeout_s, std::string& reply);
 
 }  // namespace swload::wire

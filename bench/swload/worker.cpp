@@ -10,6 +10,10 @@
 // of --inflight handshakes outstanding) → report `ready` → wait for the
 // parent's `go` (start time) → run the scenario → drain → report `final`
 // with the latency histogram, then exit (the kernel closes the sockets).
+// In the api scenario the clients only receive: after `go` the worker holds
+// until the parent announces a round, counts that round's deliveries until
+// its clients have them all (or --drain passes), reports the round, and
+// after the last round exits as above.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -26,6 +30,7 @@
 #include <cstring>
 #include <ctime>
 #include <random>
+#include <set>
 #include <string_view>
 #include <vector>
 
@@ -55,6 +60,18 @@ long vm_rss_kib(pid_t pid) {
   }
   std::fclose(f);
   return v;
+}
+
+std::vector<long> pick_targets(long n, long k) {
+  // Floyd's sampling: k distinct values without a permutation of all n.
+  k = std::min(k, n);
+  std::mt19937_64 rng(20240607);
+  std::set<long> picked;
+  for (long j = n - k; j < n; ++j) {
+    long v = std::uniform_int_distribution<long>(0, j)(rng);
+    if (!picked.insert(v).second) picked.insert(j);
+  }
+  return {picked.begin(), picked.end()};
 }
 
 namespace {
@@ -114,6 +131,8 @@ class worker {
   void on_delivery(long i, std::string_view text, std::int64_t now);
   void on_command();
   void begin_run(std::int64_t t0);
+  void begin_round(int round, std::int64_t now);
+  void end_round();
   void publish_due(std::int64_t now);
   void publish(long i);
   void end_publishing();
@@ -158,6 +177,7 @@ class worker {
   double _pub_interval_ns = 0;
   bool _expected_known = false;
   std::vector<std::uint32_t> _room_ready;  // chat: ready members per local room at `go`
+  int _round = 0;                          // api: the round being received (0: none)
 };
 
 int worker::run() {
@@ -208,6 +228,7 @@ int worker::run() {
       case phase::waiting_go:
         break;
       case phase::running:
+        if (_o.scen == scenario::api) break;  // holding until the parent announces a round
         if (_o.scen == scenario::idle) {
           if (now >= _t0 + static_cast<std::int64_t>(_o.hold * s_ns)) {
             send_report(report_kind::final);
@@ -220,6 +241,10 @@ int worker::run() {
         break;
       case phase::draining:
         if ((_expected_known && _c.delivered - _c.dup >= _c.expected) || now >= _drain_end) {
+          if (_o.scen == scenario::api && _round < api_rounds(_o)) {
+            end_round();
+            break;
+          }
           send_report(report_kind::final);
           return 0;
         }
@@ -231,13 +256,14 @@ int worker::run() {
     }
     int timeout = std::min<int>(next_timeout_ms(now), static_cast<int>((next_report - now + ms_ns - 1) / ms_ns));
     int n = epoll_wait(_ep, events.data(), static_cast<int>(events.size()), std::max(timeout, 0));
+    // Commands first: an api round is announced before it is published, and
+    // its first deliveries may come in the same batch.
+    for (int j = 0; j < n; ++j) {
+      if (events[static_cast<std::size_t>(j)].data.u32 == parent_tag) on_command();
+    }
     for (int j = 0; j < n; ++j) {
       const auto& ev = events[static_cast<std::size_t>(j)];
-      if (ev.data.u32 == parent_tag) {
-        on_command();
-      } else {
-        on_event(static_cast<long>(ev.data.u32), ev.events);
-      }
+      if (ev.data.u32 != parent_tag) on_event(static_cast<long>(ev.data.u32), ev.events);
     }
   }
 }
@@ -248,6 +274,7 @@ int worker::next_timeout_ms(std::int64_t now) const {
     case phase::connecting: return _next_start < _total && _inflight < _inflight_max ? 1 : 100;
     case phase::waiting_go: return 100;
     case phase::running:
+      if (_o.scen == scenario::api) return 100;
       if (_o.scen == scenario::idle) return until(_t0 + static_cast<std::int64_t>(_o.hold * s_ns));
       if (_pub_next < _pub_total) return until(_t0 + static_cast<std::int64_t>(static_cast<double>(_pub_next) * _pub_interval_ns));
       return until(_run_end);
@@ -457,6 +484,10 @@ void worker::on_delivery(long i, std::string_view text, std::int64_t now) {
   if (!wire::find_number(text, "t", t) || !wire::find_number(text, "s", s)) return;
   wire::find_number(text, "p", p);
   ++_c.delivered;
+  if (_o.scen == scenario::api && s != static_cast<std::uint64_t>(_round)) {
+    ++_c.dup;  // a publication of another round
+    return;
+  }
   _c.last_delivery_ns = now;
   _hist.add(static_cast<std::uint64_t>(now) > t ? (static_cast<std::uint64_t>(now) - t) / 1000 : 0);
   std::uint32_t* last = &_conns[static_cast<std::size_t>(i)].last_seq;
@@ -487,7 +518,37 @@ void worker::on_command() {
   } else if (cmd.kind == command_kind::expect && !_plan.publisher) {
     _c.expected = static_cast<std::uint64_t>(cmd.value) * _c.ready;
     _expected_known = true;
+  } else if (cmd.kind == command_kind::round && _phase == phase::running && _o.scen == scenario::api) {
+    begin_round(static_cast<int>(cmd.value), now_ns());
   }
+}
+
+// api: a round starts; the counters and the histogram start over, and the
+// worker works out what its ready clients are owed.
+void worker::begin_round(int round, std::int64_t now) {
+  _round = round;
+  _c.delivered = _c.dup = 0;
+  _c.last_delivery_ns = 0;
+  _hist = histogram{};
+  _c.expected = 0;
+  if (round == broadcast_round) {
+    _c.expected = _c.ready;
+  } else {
+    for (long g : pick_targets(_o.n, _o.targets)) {
+      if (g >= _plan.first && g < _plan.last && _conns[static_cast<std::size_t>(g - _plan.first)].st == state::ready) {
+        ++_c.expected;
+      }
+    }
+  }
+  _expected_known = true;
+  _drain_end = now + static_cast<std::int64_t>(_o.drain * s_ns);
+  _phase = phase::draining;
+}
+
+void worker::end_round() {
+  send_report(report_kind::round);
+  _expected_known = false;
+  _phase = phase::running;
 }
 
 void worker::begin_run(std::int64_t t0) {
@@ -640,7 +701,7 @@ void worker::send_report(report_kind kind) {
     }
   };
   write_all(&r, sizeof(r));
-  if (kind == report_kind::final) write_all(&_hist, sizeof(_hist));
+  if (kind == report_kind::round || kind == report_kind::final) write_all(&_hist, sizeof(_hist));
 }
 
 }  // namespace
