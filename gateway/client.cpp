@@ -39,6 +39,7 @@ struct client final : routing::subscriber {
 
   void on_subscribed(routing::subscription& s, const routing::position& pos) override;
   void deliver(const frame_ref& frame) override { (void)sess.send(frame); }
+  void on_insufficient_state(routing::subscription& s) override;
 
   centrifuge_handler& handler() const noexcept {
     return static_cast<centrifuge_handler&>(*sess.context().handler());
@@ -117,11 +118,28 @@ bool recoverable_channel(const routing::channel_rules& rules, std::string_view c
   return o && o->history_size > 0 && o->history_ttl.count() > 0 && (o->force_recovery || o->allow_recovery);
 }
 
+// How a subscription follows its channel. As in Centrifugo, positioning
+// needs history and comes with recovery; join/leave pushes go to the
+// subscriptions that ask for them (or to all with force_push_join_leave).
+// `req` is null for server-side subscriptions, which cannot ask.
+routing::subscribe_flags subscription_flags(const routing::channel_rules& rules, std::string_view channel,
+                                            const proto::subscribe_request* req) {
+  routing::subscribe_flags f;
+  const routing::channel_options* o = rules.resolve(channel);
+  if (!o) return f;
+  bool history = o->history_size > 0 && o->history_ttl.count() > 0;
+  f.positioned = history && (o->force_positioning || recoverable_channel(rules, channel) ||
+                             (o->allow_positioning && req && req->positioned));
+  f.join_leave = o->join_leave && (o->force_push_join_leave || (req && req->join_leave));
+  return f;
+}
+
 void fill_subscribe_result(proto::subscribe_result& r, const routing::position& pos, bool recoverable,
-                           std::vector<proto::publication_view>& views) {
+                           bool positioned, std::vector<proto::publication_view>& views) {
   r.offset = pos.offset;
   r.epoch = pos.epoch;
   r.recoverable = recoverable;
+  r.positioned = positioned;
   r.was_recovering = pos.was_recovering;
   r.recovered = pos.recovered;
   views.clear();
@@ -158,11 +176,17 @@ void client::on_subscribed(routing::subscription& s, const routing::position& po
     out.clear();
     proto::subscribe_result r;
     thread_local std::vector<proto::publication_view> views;
-    fill_subscribe_result(r, pos, recoverable_channel(h._opts.rules, s.name()), views);
+    fill_subscribe_result(r, pos, recoverable_channel(h._opts.rules, s.name()), s.positioned, views);
     proto::encode_subscribe_reply(out, s.owner_tag, r);
     s.owner_tag = 0;
     h.reply_frame(*this);
   }
+}
+
+void client::on_insufficient_state(routing::subscription&) {
+  // The client reconnects and resubscribes from its last offset: recovery
+  // fills the gap when the channel keeps enough history.
+  handler().disconnect(*this, proto::disconnect_code::insufficient_state, "insufficient state");
 }
 
 void client::push_subscribed(routing::subscription& s, const routing::position& pos) {
@@ -172,6 +196,7 @@ void client::push_subscribed(routing::subscription& s, const routing::position& 
   p.offset = pos.offset;
   p.epoch = pos.epoch;
   p.recoverable = recoverable_channel(h._opts.rules, s.name());
+  p.positioned = s.positioned;
   proto::encode_subscribe_push(h._out, s.name(), p);
   h.reply_frame(*this);
 }
@@ -277,8 +302,9 @@ routing::client_info centrifuge_handler::presence_info(const client& c) const {
 }
 
 routing::subscription* centrifuge_handler::subscribe_client(client& c, std::string_view channel,
-                                                            const routing::recovery_request* rec) {
-  routing::subscription* sub = _router.subscribe(c, channel, rec);
+                                                            const routing::recovery_request* rec,
+                                                            const proto::subscribe_request* req) {
+  routing::subscription* sub = _router.subscribe(c, channel, rec, subscription_flags(_opts.rules, channel, req));
   // After the subscribe on the same ring: the home has the channel by then.
   if (sub) {
     const routing::channel_options* ns = _opts.rules.resolve(channel);
@@ -328,7 +354,7 @@ void centrifuge_handler::answer_history(std::uint64_t query, routing::history_an
     routing::position pos;
     pos.publications = a.publications;
     proto::subscribe_result unused;
-    fill_subscribe_result(unused, pos, false, views);
+    fill_subscribe_result(unused, pos, false, false, views);
     proto::encode_history_reply(_out, id, views, a.epoch, a.offset);
   }
   reply_frame(*c);
@@ -670,7 +696,7 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
       // for what it missed; the home answers in stream order.
       bool recoverable = recoverable_channel(_opts.rules, req.channel);
       routing::recovery_request rec{req.offset, req.epoch};
-      routing::subscription* sub = subscribe_client(c, req.channel, recoverable && req.recover ? &rec : nullptr);
+      routing::subscription* sub = subscribe_client(c, req.channel, recoverable && req.recover ? &rec : nullptr, &req);
       if (!sub) {
         _stats.subscribe_errors.inc();
         return error(internal, "internal server error");
@@ -686,7 +712,7 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
         pos.was_recovering = req.recover;  // asked on a channel without recovery
         proto::subscribe_result r;
         std::vector<proto::publication_view> none;
-        fill_subscribe_result(r, pos, recoverable, none);
+        fill_subscribe_result(r, pos, recoverable, sub->positioned, none);
         next_line(_out);
         proto::encode_subscribe_reply(_out, cmd.id, r);
       }

@@ -268,6 +268,10 @@ void routing_families(exposition& x, const std::vector<shard_view>& v) {
   x.per_shard("switchboard_history_evictions_total", counter_type,
               "Channels whose whole history history_max_bytes evicted (least recently published first).", v,
               field{&shard_view::rs, &routing::router_stats::history_evictions});
+  x.per_shard("switchboard_stream_gaps_total", counter_type,
+              "Publications this subscriber shard found missing from a channel's stream (forwards the mesh shed); "
+              "positioned subscribers are disconnected with insufficient state.",
+              v, field{&shard_view::rs, &routing::router_stats::stream_gaps});
   x.per_shard("switchboard_presence_entries", gauge, "Clients in the presence of channels homed on this shard.", v,
               field{&shard_view::rs, &routing::router_stats::presence_entries});
   x.per_shard("switchboard_mesh_refused_total", counter_type, "Routing messages the mesh shed (ring and overflow full).",

@@ -104,7 +104,8 @@ bool router::send(unsigned to, task t) {
 // ---------------------------------------------------------------------------
 // Subscriber side
 
-subscription* router::subscribe(subscriber& who, std::string_view channel, const recovery_request* recover) {
+subscription* router::subscribe(subscriber& who, std::string_view channel, const recovery_request* recover,
+                                subscribe_flags flags) {
   local_channel* lc;
   if (auto it = _local.find(channel); it != _local.end()) {
     lc = *it;
@@ -113,7 +114,7 @@ subscription* router::subscribe(subscriber& who, std::string_view channel, const
     _local.insert(lc);
     _stats.local_channels.inc();
   }
-  subscription* s = _sub_pool.acquire(lc, &who);
+  subscription* s = _sub_pool.acquire(lc, &who, flags);
   lc->subs.push_back(*s);
   _stats.subscriptions.inc();
   if (lc->registered && !recover) {
@@ -263,15 +264,44 @@ void router::on_deliver(const publication_ptr& pub) {
   if (it == _local.end()) return;  // the last subscriber left meanwhile
   local_channel* lc = *it;
   if (!lc->registered) return;     // cannot happen (FIFO), kept cheap and safe
-  if (pub->what == publication::kind::publication) lc->last_offset = pub->offset;
+  bool presence_event = pub->what != publication::kind::publication;
+  if (!presence_event) {
+    // The home forwards every publication of a channel to this shard in
+    // offset order; a jump means the mesh shed some under overload.
+    bool gap = pub->offset != lc->last_offset + 1;
+    lc->last_offset = pub->offset;
+    if (gap) stream_gap(lc);
+  }
   if (lc->active == 0) return;
-  // Encode once for the whole shard; every subscriber shares the bytes.
-  frame_ref frame = _encode(_frames, *pub);
-  _stats.frames_encoded.inc();
+  // Encode once for the whole shard (when someone here takes it); every
+  // subscriber shares the bytes.
+  frame_ref frame;
   for (subscription& s : lc->subs) {
-    if (!s.active) continue;
+    if (!s.active || (presence_event && !s.join_leave)) continue;
+    if (!frame) {
+      frame = _encode(_frames, *pub);
+      _stats.frames_encoded.inc();
+    }
     s.owner->deliver(frame);
     _stats.deliveries.inc();
+  }
+}
+
+void router::on_position(std::string_view channel, std::uint64_t offset) {
+  auto it = _local.find(channel);
+  if (it == _local.end()) return;
+  local_channel* lc = *it;
+  if (!lc->registered || offset <= lc->last_offset) return;  // nothing missed, or already found
+  lc->last_offset = offset;
+  stream_gap(lc);
+}
+
+void router::stream_gap(local_channel* lc) {
+  _stats.stream_gaps.inc();
+  // Owners only mark the session closing here (the close completes later),
+  // so the list is not changed under the loop.
+  for (subscription& s : lc->subs) {
+    if (s.active && s.positioned) s.owner->on_insufficient_state(s);
   }
 }
 
@@ -529,14 +559,7 @@ void router::on_presence(publication_ptr event) {
   }
   if (!o->join_leave) return;
   // The event goes where publications go: once per subscriber shard.
-  hc->shards.for_each([&](std::uint16_t shard) {
-    if (shard == _id) {
-      on_deliver(event);
-    } else {
-      router* target = _all[shard];
-      (void)send(shard, [target, p = event] { target->on_deliver(p); });
-    }
-  });
+  forward(hc, event);
 }
 
 bool router::query_presence(mesh& m, unsigned source, const std::vector<router*>& all, std::string_view channel,
@@ -568,6 +591,21 @@ presence_answer router::answer_presence(std::string_view channel, bool counts_on
 }
 
 void router::sweep_history() {
+  // Positions for the shards that missed forwards; what the mesh refuses
+  // again waits for the next sweep.
+  std::size_t keep = 0;
+  for (std::size_t i = 0; i < _shed.size(); ++i) {
+    auto& [name, shard] = _shed[i];
+    auto it = _home.find(std::string_view(name));
+    if (it == _home.end()) continue;  // the channel ended here: so did its subscriptions there
+    router* target = _all[shard];
+    std::uint64_t offset = (*it)->offset;
+    if (!send(shard, [target, name = name, offset] { target->on_position(name, offset); })) {
+      if (keep != i) _shed[keep] = std::move(_shed[i]);
+      ++keep;
+    }
+  }
+  _shed.resize(keep);
   std::int64_t now = steady_ms();
   // Backwards: erase_home moves the last entry into the erased slot.
   for (std::size_t i = _idle.size(); i-- > 0;) {
@@ -613,6 +651,24 @@ bool router::publish_from_main(mesh& m, const std::vector<router*>& all, publica
   });
 }
 
+void router::forward(home_channel* hc, const publication_ptr& pub) {
+  hc->shards.for_each([&](std::uint16_t shard) {
+    if (shard == _id) {
+      on_deliver(pub);
+      return;
+    }
+    router* target = _all[shard];
+    if (!send(shard, [target, p = pub] { target->on_deliver(p); }) &&
+        pub->what == publication::kind::publication) {
+      // Shed under overload: that shard's subscribers miss it. The next
+      // publication shows them the gap; sweep_history tells them sooner.
+      if (_shed.empty() || _shed.back().second != shard || std::string_view(_shed.back().first) != hc->name.view()) {
+        _shed.emplace_back(hc->name, shard);
+      }
+    }
+  });
+}
+
 const home_channel* router::on_publish(publication_ptr pub) {
   auto it = _home.find(std::string_view(pub->channel));
   home_channel* hc;
@@ -646,14 +702,7 @@ const home_channel* router::on_publish(publication_ptr pub) {
     enforce_history_bound();
     if (_home.find(std::string_view(pub->channel)) == _home.end()) return nullptr;  // evicted itself (bound too small)
   }
-  hc->shards.for_each([&](std::uint16_t shard) {
-    if (shard == _id) {
-      on_deliver(pub);
-    } else {
-      router* target = _all[shard];
-      (void)send(shard, [target, p = pub] { target->on_deliver(p); });
-    }
-  });
+  forward(hc, pub);
   return hc;
 }
 

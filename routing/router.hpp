@@ -100,6 +100,13 @@ struct recovery_request {
   std::string_view epoch;
 };
 
+/// How a subscription follows its channel (the namespace's options and the
+/// client's request, decided by gateway/).
+struct subscribe_flags {
+  bool positioned = false;  // told of gaps in the stream (on_insufficient_state)
+  bool join_leave = false;  // receives join and leave pushes
+};
+
 /// A local subscriber (the client state of a session, in gateway/).
 /// Called on the shard thread.
 class subscriber {
@@ -109,6 +116,11 @@ class subscriber {
   virtual void on_subscribed(subscription& s, const position& pos) = 0;
   /// An encoded push frame for this subscriber (shared with the others).
   virtual void deliver(const frame_ref& frame) = 0;
+  /// A positioned subscription missed publications (its shard saw a gap in
+  /// the channel's offsets: the mesh shed a forward under overload). The
+  /// Centrifuge answer is a disconnect with "insufficient state", after
+  /// which the client recovers from its last offset.
+  virtual void on_insufficient_state(subscription& s) = 0;
 
  protected:
   ~subscriber() = default;
@@ -119,16 +131,19 @@ class subscriber {
 /// 48 bytes: there is one per session per channel.
 class subscription : public boost::intrusive::list_base_hook<> {
  public:
-  subscription(local_channel* c, subscriber* o) : channel(c), owner(o) {}
+  subscription(local_channel* c, subscriber* o, subscribe_flags f)
+      : channel(c), owner(o), positioned(f.positioned), join_leave(f.join_leave) {}
   local_channel* channel;
   subscriber* owner;       // null once cancelled while pending
   // The owner's fields; the router never reads them. The owner chains its
   // subscriptions here instead of keeping a vector of pointers beside them.
   subscription* next_of_owner = nullptr;
   std::uint32_t owner_tag = 0;  // e.g. the command waiting for activation
-  bool owner_flag = false;      // e.g. made by the server, not the client
-  bool active = false;     // the home (or the local registration) confirmed it
-  bool recovering = false; // waits for the home's answer to its recovery request
+  bool owner_flag : 1 = false;  // e.g. made by the server, not the client
+  bool active : 1 = false;      // the home (or the local registration) confirmed it
+  bool recovering : 1 = false;  // waits for the home's answer to its recovery request
+  bool positioned : 1;          // subscribe_flags
+  bool join_leave : 1;
   /// The channel's name (valid while the subscription exists).
   std::string_view name() const noexcept;
 };
@@ -232,6 +247,7 @@ struct router_stats {
   counter recoveries_failed;  // ... that could not be served (recovered: false)
   counter presence_entries;   // clients in the presence of channels homed here
   counter history_evictions;  // channels whose history history_max_bytes dropped
+  counter stream_gaps;        // publications a subscriber shard found missing (shed forwards)
 };
 
 /// One shard's routing state. Shard thread only.
@@ -243,8 +259,9 @@ class router {
   router(unsigned shard_id, mesh& m, const std::vector<router*>& all, frame_pool& frames, push_encoder encode,
          const channel_rules* rules = nullptr, std::uint64_t history_max_bytes = 0);
 
-  /// Drops expired history and the records it kept alive; the shard calls
-  /// it about once a second.
+  /// Drops expired history and the records it kept alive, and tells
+  /// subscriber shards whose forwards the mesh shed where their streams
+  /// stand; the shard calls it about once a second.
   void sweep_history();
   ~router();
   router(const router&) = delete;
@@ -262,7 +279,8 @@ class router {
   /// `recover`, the home answers with the publications after that position
   /// in the same order as the live stream, so none is missed or repeated.
   /// Null when the mesh refused (overload).
-  subscription* subscribe(subscriber& who, std::string_view channel, const recovery_request* recover = nullptr);
+  subscription* subscribe(subscriber& who, std::string_view channel, const recovery_request* recover = nullptr,
+                          subscribe_flags flags = {});
 
   /// Ends a subscription (active or pending). The pointer is invalid after.
   void unsubscribe(subscription* s);
@@ -330,6 +348,9 @@ class router {
   void on_synced(local_channel* lc, subscription* s, std::uint64_t offset, compact_string epoch, bool recovered,
                  std::vector<publication_ptr> pubs);
   void on_deliver(const publication_ptr& pub);
+  void on_position(std::string_view channel, std::uint64_t offset);
+  void stream_gap(local_channel* lc);
+  void forward(home_channel* hc, const publication_ptr& pub);
   void release_if_unused(local_channel* lc);
   bool send(unsigned to, task t);
 
@@ -353,6 +374,10 @@ class router {
                          boost::intrusive::constant_time_size<false>>
       _history_lru;
   std::vector<home_channel*> _idle;  // home records with no subscriber shard, kept for their history
+  // Home side: (channel, shard) whose publication forward the mesh shed;
+  // sweep_history sends each the stream's position so that a gap at the end
+  // of a stream is found too (a later publication would show it anyway).
+  std::vector<std::pair<compact_string, std::uint16_t>> _shed;
   std::uint64_t _epoch_seed;
 };
 

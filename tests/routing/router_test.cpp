@@ -39,6 +39,7 @@ struct recorder final : subscriber {
   subscription* sub = nullptr;
   bool recovered = false;
   std::string epoch;
+  int insufficient = 0;  // on_insufficient_state calls
   void on_subscribed(subscription& s, const position& pos) override {
     subscribed = true;
     start = pos.offset;
@@ -59,17 +60,19 @@ struct recorder final : subscriber {
     offsets.push_back(off);
     data.emplace_back(v.substr(bar + 1));
   }
+  void on_insufficient_state(subscription&) override { ++insufficient; }
 };
 
 // N shards, each an io_context on its own thread with a router and a frame pool.
 struct cluster {
-  explicit cluster(unsigned n, const sb::routing::channel_rules* rules = nullptr, std::uint64_t history_max_bytes = 0)
+  explicit cluster(unsigned n, const sb::routing::channel_rules* rules = nullptr, std::uint64_t history_max_bytes = 0,
+                   std::uint32_t ring_capacity = 64, std::uint32_t overflow_limit = 1u << 22)
       : shards(n) {
     for (unsigned i = 0; i < n; ++i) {
       ctxs.push_back(std::make_unique<asio::io_context>(1));
       raw.push_back(ctxs.back().get());
     }
-    m = std::make_unique<sb::mesh>(raw, &main_ctx, 64, 1u << 22);
+    m = std::make_unique<sb::mesh>(raw, &main_ctx, ring_capacity, overflow_limit);
     routers.resize(n);
     frames.resize(n);
     for (unsigned i = 0; i < n; ++i) {
@@ -434,6 +437,98 @@ TEST(router, cancelled_pending_subscription_is_released_when_the_home_answers) {
     EXPECT_EQ(r.stats().subscriptions.get(), 0u);
   });
   c.on(1, [](router& r) { EXPECT_EQ(r.home_channel_count(), 0u); });
+}
+
+// A channel of `prefix` whose home is shard `home` of `shards`.
+std::string channel_homed_on(unsigned home, unsigned shards, const std::string& prefix) {
+  std::string ch;
+  for (int i = 0; ch.empty() || router::home_of(ch, shards) != home; ++i) ch = prefix + std::to_string(i);
+  return ch;
+}
+
+TEST(router, shed_forwards_show_positioned_subscribers_a_gap) {
+  // Tiny rings and overflow: while shard 1 does not drain, the home's
+  // forwards to it are shed. Its positioned subscriber must hear of the gap
+  // (Centrifuge: disconnect with insufficient state, then recover), both
+  // when a later publication arrives and, at the end of a stream, from the
+  // home's sweep; a plain subscriber just misses them (at most once).
+  cluster c(2, nullptr, 0, 4, 4);
+  const std::string ch = channel_homed_on(0, 2, "gap:");
+  recorder positioned, plain;
+  c.on(1, [&](router& r) {
+    r.subscribe(positioned, ch, nullptr, subscribe_flags{.positioned = true});
+    r.subscribe(plain, ch);
+  });
+  c.settle();
+  auto stall_shard_1_and_publish = [&](int first, int count) {
+    std::atomic<bool> release{false}, stalled{false};
+    asio::post(*c.ctxs[1], [&] {
+      stalled = true;
+      while (!release) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    });
+    while (!stalled) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    for (int k = first; k < first + count; ++k) {
+      // One at a time, each ordered before the next: only the forwards to
+      // the stalled shard pile up.
+      c.on(0, [&, k](router& r) { r.publish(make_pub(ch, std::to_string(k))); });
+      c.on(0, [](router&) {});
+    }
+    release = true;
+    c.settle();
+  };
+  stall_shard_1_and_publish(1, 40);
+  EXPECT_GT(c.routers[0]->stats().mesh_refused.get(), 0u);
+  c.on(1, [&](router&) { EXPECT_EQ(positioned.insufficient, 0); });  // not known yet: nothing came after
+  c.on(0, [&](router& r) { r.publish(make_pub(ch, "41")); });
+  c.settle();
+  std::size_t got = 0;
+  c.on(1, [&](router& r) {
+    EXPECT_EQ(positioned.insufficient, 1);
+    EXPECT_EQ(plain.insufficient, 0);
+    EXPECT_EQ(r.stats().stream_gaps.get(), 1u);
+    got = plain.offsets.size();
+    EXPECT_LT(got, 41u);
+    EXPECT_EQ(plain.offsets.back(), 41u);
+    for (std::size_t i = 1; i < got; ++i) EXPECT_LT(plain.offsets[i - 1], plain.offsets[i]);
+  });
+  // The tail: nothing is published after the shed ones; the sweep tells.
+  stall_shard_1_and_publish(42, 40);
+  c.on(1, [&](router&) { EXPECT_EQ(positioned.insufficient, 1); });
+  c.on(0, [](router& r) { r.sweep_history(); });
+  c.settle();
+  c.on(1, [&](router& r) {
+    EXPECT_EQ(positioned.insufficient, 2);
+    EXPECT_EQ(r.stats().stream_gaps.get(), 2u);
+  });
+  // A sweep with nothing shed since says nothing more.
+  c.on(0, [](router& r) { r.sweep_history(); });
+  c.settle();
+  c.on(1, [&](router&) { EXPECT_EQ(positioned.insufficient, 2); });
+}
+
+TEST(router, join_and_leave_go_only_to_subscriptions_that_take_them) {
+  sb::routing::channel_options o;
+  o.presence = true;
+  o.join_leave = true;
+  sb::routing::channel_rules rules({}, {{"room", o}});
+  cluster c(2, &rules);
+  const std::string ch = channel_homed_on(0, 2, "room:");
+  recorder takes, ignores;
+  c.on(1, [&](router& r) {
+    r.subscribe(takes, ch, nullptr, subscribe_flags{.join_leave = true});
+    r.subscribe(ignores, ch);
+  });
+  c.settle();
+  c.on(1, [&](router& r) {
+    r.join(ch, client_info{"u1", "c1", {}, {}});
+    r.leave(ch, client_info{"u1", "c1", {}, {}});
+    r.publish(make_pub(ch, "m"));
+  });
+  c.settle();
+  c.on(1, [&](router&) {
+    EXPECT_EQ(takes.data, (std::vector<std::string>{"", "", "m"}));
+    EXPECT_EQ(ignores.data, (std::vector<std::string>{"m"}));
+  });
 }
 
 TEST(router, publication_without_subscribers_is_dropped_at_home) {

@@ -2,7 +2,10 @@
 // channel and 500 leave — 250 by unsubscribing, 150 by closing, 100 by
 // vanishing without a close frame — and the presence kept by the channel's
 // home shard is exact after each step, through the client command and the
-// server API; a watcher gets every join and leave push exactly once.
+// server API; a watcher gets every join and leave push exactly once. As in
+// Centrifugo v5, join/leave pushes go to subscriptions that ask for them
+// (`join_leave: true`, centrifuge-js `joinLeave`) unless the namespace sets
+// force_push_join_leave.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -29,6 +32,13 @@ allow_subscribe_for_client = true
 presence = true
 join_leave = true
 allow_presence_for_subscriber = true
+
+[[namespaces]]
+name = "forced"
+allow_subscribe_for_client = true
+presence = true
+join_leave = true
+force_push_join_leave = true
 `,
   });
 });
@@ -58,14 +68,14 @@ test('presence is exact after 1,000 join and 500 leave (unsubscribe, close, vani
   // centrifuge-js as a second watcher (subscribed first; its own join may
   // come before the listener): its join/leave events and presence calls.
   const cf = await connect(gw.url, { token: connToken('cf-watcher') });
-  const cfSub = await subscribe(cf, CH);
+  const cfSub = await subscribe(cf, CH, { joinLeave: true });
   const cfJoins = [];
   const cfLeaves = [];
   cfSub.on('join', (ctx) => cfJoins.push(ctx.info.client));
   cfSub.on('leave', (ctx) => cfLeaves.push(ctx.info.client));
   try {
     const w = await watcher.connect(connToken('watcher'));
-    assert.ok((await watcher.command({ subscribe: { channel: CH } })).subscribe);
+    assert.ok((await watcher.command({ subscribe: { channel: CH, join_leave: true } })).subscribe);
     const events = (kind) => watcher.msgs.filter((m) => m.push?.channel === CH && m.push[kind]).map((m) => m.push[kind].info.client);
     for (let b = 0; b < N; b += 250) {
       const batch = [];
@@ -142,6 +152,41 @@ test('presence is exact after 1,000 join and 500 leave (unsubscribe, close, vani
       await sleep(50);
     }
   })(), T, 'presence empty after everyone left');
+});
+
+test('join/leave pushes: only to subscriptions that ask, or to all with force_push_join_leave', async () => {
+  const asks = await RawClient.open(gw.url);
+  const silent = await RawClient.open(gw.url);
+  const forced = await RawClient.open(gw.url);
+  const comer = await RawClient.open(gw.url);
+  try {
+    await asks.connect(connToken('jl-asks'));
+    await silent.connect(connToken('jl-silent'));
+    await forced.connect(connToken('jl-forced'));
+    const comerId = (await comer.connect(connToken('jl-comer'))).client;
+    assert.ok((await asks.command({ subscribe: { channel: 'room:jl', join_leave: true } })).subscribe);
+    assert.ok((await silent.command({ subscribe: { channel: 'room:jl' } })).subscribe);
+    assert.ok((await forced.command({ subscribe: { channel: 'forced:jl' } })).subscribe);
+    // The comer joins and leaves both channels; then a publication on each
+    // marks the end of the stream for every watcher.
+    for (const ch of ['room:jl', 'forced:jl']) {
+      assert.ok((await comer.command({ subscribe: { channel: ch } })).subscribe);
+      assert.ok(await comer.command({ unsubscribe: { channel: ch } }));
+      await api('publish', { channel: ch, data: { end: true } });
+    }
+    // The comer's joins and leaves and the end mark (the watchers also see
+    // each other's joins).
+    const stream = (c, ch) => c.msgs.filter((m) => m.push?.channel === ch)
+      .map((m) => (m.push.join ? `join ${m.push.join.info.client}` : m.push.leave ? `leave ${m.push.leave.info.client}` : 'pub'))
+      .filter((e) => e === 'pub' || e.endsWith(comerId));
+    await waitUntil(() => [asks, silent].every((c) => stream(c, 'room:jl').includes('pub')) &&
+      stream(forced, 'forced:jl').includes('pub'), T, 'the end marks');
+    assert.deepEqual(stream(asks, 'room:jl'), [`join ${comerId}`, `leave ${comerId}`, 'pub']);
+    assert.deepEqual(stream(silent, 'room:jl'), ['pub']);
+    assert.deepEqual(stream(forced, 'forced:jl'), [`join ${comerId}`, `leave ${comerId}`, 'pub']);
+  } finally {
+    for (const c of [asks, silent, forced, comer]) c.close();
+  }
 });
 
 test('presence on a namespace without it: 108', async () => {

@@ -26,6 +26,20 @@ force_recovery = true
 allow_history_for_subscriber = true
 
 [[namespaces]]
+name = "pos"
+allow_subscribe_for_client = true
+history_size = 10
+history_ttl = "300s"
+force_positioning = true
+
+[[namespaces]]
+name = "maypos"
+allow_subscribe_for_client = true
+history_size = 10
+history_ttl = "300s"
+allow_positioning = true
+
+[[namespaces]]
 name = "short"
 allow_subscribe_for_client = true
 history_size = 3
@@ -102,6 +116,45 @@ test('publications racing the resubscribe: still no gap and no repeat', async ()
     const r = await lostAndBack(`hist:race${round}`, { during: 5, racing: 60 });
     assert.equal(r.ctx.recovered, true, JSON.stringify(r.ctx));
     assert.deepEqual(r.pubs, [...Array(r.total).keys()], `round ${round}: every publication once, in order`);
+  }
+});
+
+test('positioning: forced, asked for where allowed, implied by recovery, never without history', async () => {
+  // A positioned subscription is told (disconnect 3010 "insufficient state")
+  // when its shard finds a gap in the stream — the router test
+  // shed_forwards_show_positioned_subscribers_a_gap provokes that; here the
+  // subscribe replies say who is positioned.
+  const c = await RawClient.open(gw.url);
+  try {
+    await c.connect(connToken('pos-reader'));
+    // client_channel_limit is 4 here: one channel at a time.
+    const sub = async (req) => {
+      const reply = await c.command({ subscribe: req });
+      assert.ok(reply.subscribe, JSON.stringify(reply));
+      await c.command({ unsubscribe: { channel: req.channel } });
+      return reply.subscribe;
+    };
+    const forced = await sub({ channel: 'pos:a' });
+    assert.equal(forced.positioned, true, JSON.stringify(forced));
+    assert.ok(!forced.recoverable, JSON.stringify(forced));
+    assert.equal(typeof forced.epoch, 'string');
+    assert.ok(!(await sub({ channel: 'maypos:a' })).positioned, 'allowed but not asked for');
+    assert.equal((await sub({ channel: 'maypos:b', positioned: true })).positioned, true, 'asked for');
+    const recovering = await sub({ channel: 'hist:pos' });
+    assert.deepEqual([recovering.positioned, recovering.recoverable], [true, true]);
+    assert.ok(!(await sub({ channel: 'chat:pos', positioned: true })).positioned, 'no history: no positioning');
+  } finally {
+    c.close();
+  }
+  // centrifuge-js reports it in its subscribed context.
+  const cf = await connect(gw.url, { token: connToken('pos-cf') });
+  try {
+    const s = cf.newSubscription('pos:cf');
+    const ctx = nextEvent(s, 'subscribed', 'subscribed to pos:cf');
+    s.subscribe();
+    assert.equal((await ctx).positioned, true);
+  } finally {
+    cf.disconnect();
   }
 });
 
