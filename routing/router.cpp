@@ -607,6 +607,20 @@ void router::sweep_history() {
   }
   _shed.resize(keep);
   std::int64_t now = steady_ms();
+  // A channel trims its history when it is published to or read; one gone
+  // quiet would keep expired publications (memory, the history metrics,
+  // history_max_bytes' budget) until then. The history list runs from the
+  // least recently published, whose newest publication is the oldest: walk
+  // it while channels expire whole. With one history_ttl everywhere the
+  // first channel that keeps something ends the walk; with several, a long
+  // TTL at the front must not hide short ones behind it, so the walk looks
+  // a little further.
+  int kept = 0;
+  for (auto it = _history_lru.begin(); it != _history_lru.end() && kept < 64;) {
+    channel_history& h = *it++;  // trimming h may unlink it: step first
+    trim_history(h.owner, now);
+    if (!h.items.empty()) ++kept;
+  }
   // Backwards: erase_home moves the last entry into the erased slot.
   for (std::size_t i = _idle.size(); i-- > 0;) {
     home_channel* hc = _idle[i];

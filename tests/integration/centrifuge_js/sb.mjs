@@ -81,11 +81,12 @@ export function configWith(extraTopLevel) {
   return `${extraTopLevel}\n${BASE_CONFIG}`;
 }
 
-export async function startGateway({ config = BASE_CONFIG, shards, args = [] } = {}) {
+// `listen` (default: a free port) is for restartGateway.
+export async function startGateway({ config = BASE_CONFIG, shards, args = [], listen = '127.0.0.1:0' } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sb-cfjs-'));
   const cfg = path.join(dir, 'switchboard.toml');
   writeFileSync(cfg, config);
-  const argv = ['--listen', '127.0.0.1:0', '--ops-listen', '127.0.0.1:0', '--config', cfg];
+  const argv = ['--listen', listen, '--ops-listen', '127.0.0.1:0', '--config', cfg];
   if (shards) argv.push('--shards', String(shards));
   argv.push(...args);
   const proc = spawn(path.join(binDir, 'switchboard'), argv, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -128,6 +129,14 @@ export async function startGateway({ config = BASE_CONFIG, shards, args = [] } =
       }
     },
   };
+}
+
+// Stops `gw` (it must exit 0) and starts a new gateway with `opts` (as
+// startGateway) on the same client port, as clients see a restart: they
+// reconnect to the same URL. The ops port is a new one.
+export async function restartGateway(gw, opts = {}) {
+  await gw.stop();
+  return startGateway({ ...opts, listen: `127.0.0.1:${gw.port}` });
 }
 
 // ---------------------------------------------------------------- JWT
