@@ -87,7 +87,11 @@ session_options make_session_options(const config& cfg) {
     // The protocol's own ping/pong ({}) watches the peer; WebSocket pings
     // only when asked for explicitly.
     if (!cfg.websocket_ping_set) o.ping_interval = std::chrono::milliseconds(0);
-    o.slow_close_code = 3008;  // Centrifuge "slow"
+    // Centrifuge's disconnect codes travel in the close frame.
+    o.slow_close_code = 3008;
+    o.slow_close_reason = "slow";
+    o.shutdown_close_code = 3001;
+    o.shutdown_close_reason = "shutdown";
   }
   return o;
 }

@@ -255,7 +255,7 @@ send_status session::send(frame_ref frame) {
     // receiving and tell it why; nothing else waits for it.
     drop_unsent();
     _why = end_reason::slow_consumer;
-    enqueue(ws::make_close_frame(_ctx._frames, _ctx._opts.slow_close_code, "slow consumer"));
+    enqueue(ws::make_close_frame(_ctx._frames, _ctx._opts.slow_close_code, _ctx._opts.slow_close_reason));
     _close_sent = true;
     _phase = phase::closing;
     _shutdown_after_write = true;
@@ -479,9 +479,10 @@ void session_context::close_all() {
   while (!_live.empty()) {
     session& s = _live.front();
     if (s._phase == session::phase::open) {
-      // Best effort: a 1001 frame goes out if the socket takes it now.
+      // Best effort: the close frame (1001, or the protocol's own code) goes
+      // out if the socket takes it now.
       s.drop_unsent();
-      s.enqueue(ws::make_close_frame(_frames, ws::close_code::going_away, "server shutting down"));
+      s.enqueue(ws::make_close_frame(_frames, _opts.shutdown_close_code, _opts.shutdown_close_reason));
       s._why = end_reason::server_closed;
       s.flush();
     }

@@ -57,6 +57,9 @@ struct session_options {
   std::chrono::milliseconds pong_timeout{10'000};   // no frame within this after a ping → dead peer
   std::chrono::milliseconds close_timeout{3'000};   // wait for the peer's close frame after ours
   std::uint16_t slow_close_code = 1008;             // close code for slow consumers (Centrifuge: 3008)
+  const char* slow_close_reason = "slow consumer";  // (Centrifuge: "slow")
+  std::uint16_t shutdown_close_code = 1001;         // close code when the server stops (Centrifuge: 3001)
+  const char* shutdown_close_reason = "server shutting down";  // (Centrifuge: "shutdown")
   // Free frame buffers a shard keeps for reuse. Bursts (a connect storm's
   // replies) would otherwise stay cached: 4 MiB x 50 shards is 200 MiB.
   std::size_t frame_cache_bytes = 512 * 1024;
