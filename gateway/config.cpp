@@ -353,6 +353,16 @@ parse_result parse_command_line(int argc, char** argv) {
         "(ping_interval, pong_timeout); WebSocket pings are for mode = \"echo\"");
   }
   if (cfg.shards == 0) cfg.shards = std::max(1u, std::thread::hardware_concurrency());
+  if (cfg.mesh_ring_capacity == 0) {
+    // (shards + 1)² rings of 64-byte slots: 4096 slots each up to 15
+    // shards, then smaller so that all rings together stay near 64 MiB (a
+    // million connections on 54 shards: 256 slots, 48 MiB); a full ring
+    // only defers a message to its source's overflow.
+    std::uint64_t rings = std::uint64_t{cfg.shards + 1} * (cfg.shards + 1);
+    std::uint32_t cap = 4096;
+    while (cap > 64 && rings * cap > (std::uint64_t{1} << 20)) cap /= 2;
+    cfg.mesh_ring_capacity = cap;
+  }
   return {std::move(cfg), 0};
 }
 

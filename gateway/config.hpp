@@ -36,7 +36,7 @@ struct config {
   host_port ops_listen{"127.0.0.1", 9000};
   std::uint64_t max_connections = 0;       // 0: as many as the fd tables allow
   unsigned listen_backlog = 4096;          // per shard listener
-  std::uint32_t mesh_ring_capacity = 4096; // messages per (source, destination) ring
+  std::uint32_t mesh_ring_capacity = 0;    // messages per (source, destination) ring; 0 until resolved (by shards)
   std::uint32_t mesh_overflow_limit = 65536;  // messages waiting for a full ring before shedding
   std::uint64_t history_max_bytes = 256ull << 20;  // all channels' history together (split over shards); 0: no bound
   // Sessions (issue 3). Durations are strings in the file: "25s", "500ms".

@@ -207,11 +207,11 @@ void router::release_if_unused(local_channel* lc) {
   _stats.local_channels.dec();
 }
 
-void router::on_registered(local_channel* lc, std::uint64_t offset, compact_string epoch) {
+void router::on_registered(local_channel* lc, std::uint64_t offset, stream_epoch epoch) {
   lc->registering = false;
   lc->registered = true;
   lc->last_offset = offset;
-  lc->epoch = std::move(epoch);
+  lc->epoch = epoch;
   position pos;
   pos.offset = offset;
   pos.epoch = lc->epoch;
@@ -234,7 +234,7 @@ void router::on_registered(local_channel* lc, std::uint64_t offset, compact_stri
   release_if_unused(lc);
 }
 
-void router::on_synced(local_channel* lc, subscription* s, std::uint64_t offset, compact_string epoch,
+void router::on_synced(local_channel* lc, subscription* s, std::uint64_t offset, stream_epoch epoch,
                        bool recovered, std::vector<publication_ptr> pubs) {
   --lc->pending;
   s->recovering = false;
@@ -341,7 +341,7 @@ void router::on_register(unsigned from, compact_string channel, local_channel* l
   // means the destination is far behind; it is counted and the pending
   // subscriptions stay pending until the client gives up.
   (void)send(from, [sub_router, lc, offset, epoch = hc->epoch]() mutable {
-    sub_router->on_registered(lc, offset, std::move(epoch));
+    sub_router->on_registered(lc, offset, epoch);
   });
 }
 
@@ -381,7 +381,7 @@ void router::on_sync(unsigned from, compact_string channel, local_channel* lc, s
   }
   router* sub_router = _all[from];
   (void)send(from, [sub_router, lc, s, offset, epoch = hc->epoch, recovered, p = std::move(pubs)]() mutable {
-    sub_router->on_synced(lc, s, offset, std::move(epoch), recovered, std::move(p));
+    sub_router->on_synced(lc, s, offset, epoch, recovered, std::move(p));
   });
 }
 
@@ -400,7 +400,7 @@ home_channel* router::make_home(std::string_view channel) {
   char text[8];
   static constexpr char digits[] = "0123456789abcdef";
   for (int i = 0; i < 8; ++i) text[i] = digits[(z >> (4 * i)) & 0xf];
-  hc->epoch = compact_string(std::string_view(text, sizeof(text)));
+  hc->epoch = stream_epoch(std::string_view(text, sizeof(text)));
   if (_rules) {
     if (const channel_options* o = _rules->resolve(channel); o && o->history_size > 0 && o->history_ttl.count() > 0) {
       hc->history = std::make_unique<channel_history>();
