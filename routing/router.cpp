@@ -406,6 +406,7 @@ home_channel* router::make_home(std::string_view channel) {
       hc->history = std::make_unique<channel_history>();
       hc->history->size = o->history_size;
       hc->history->ttl_ms = o->history_ttl.count();
+      hc->history->keep_until_ms = steady_ms() + hc->history->ttl_ms;  // a new stream lives at least that long
       hc->history->owner = hc;
     }
   }
@@ -625,7 +626,7 @@ void router::sweep_history() {
   for (std::size_t i = _idle.size(); i-- > 0;) {
     home_channel* hc = _idle[i];
     trim_history(hc, now);
-    if (hc->history->items.empty()) erase_home(hc);
+    if (hc->history->items.empty() && now >= hc->history->keep_until_ms) erase_home(hc);
   }
 }
 
@@ -636,12 +637,15 @@ void router::on_unregister(unsigned from, std::string_view channel) {
   hc->shards.erase(static_cast<std::uint16_t>(from));
   if (!hc->shards.empty()) return;
   if (hc->history) {
-    trim_history(hc, steady_ms());
-    if (!hc->history->items.empty()) {
-      // Kept for clients that come back within history_ttl; swept after.
-      set_idle(hc, true);
-      return;
-    }
+    // Kept for clients that come back within history_ttl, with what was
+    // published meanwhile — also when nothing is retained right now: the
+    // stream's position and epoch are what lets them recover what comes
+    // next. Swept after.
+    std::int64_t now = steady_ms();
+    trim_history(hc, now);
+    hc->history->keep_until_ms = now + hc->history->ttl_ms;
+    set_idle(hc, true);
+    return;
   }
   erase_home(hc);
 }

@@ -216,6 +216,7 @@ struct channel_history {
   std::deque<history_entry> items;
   std::uint32_t size = 0;    // history_size
   std::int64_t ttl_ms = 0;   // history_ttl
+  std::int64_t keep_until_ms = 0;  // with no subscriber shard: the record stays at least until then
   std::uint64_t bytes = 0;   // of the retained publications
   home_channel* owner = nullptr;
   // In the router's list of channels with retained history, least recently

@@ -268,6 +268,39 @@ TEST(router, history_outlives_the_last_subscriber_until_its_ttl) {
   });
 }
 
+TEST(router, a_stream_with_nothing_published_yet_outlives_its_last_subscriber) {
+  // Everyone leaves a room nobody has written in yet; messages come while
+  // they are away; they come back with the position they had (offset 0 and
+  // the epoch) and must recover those messages, not find a new stream.
+  auto rules = history_rules();
+  cluster c(2, &rules);
+  recorder first;
+  c.on(1, [&](router& r) { r.subscribe(first, "h:quiet"); });
+  c.settle();
+  std::string epoch;
+  c.on(1, [&](router& r) {
+    ASSERT_TRUE(first.subscribed);
+    EXPECT_EQ(first.start, 0u);
+    epoch = first.epoch;
+    r.unsubscribe(first.sub);
+  });
+  c.settle();
+  for (unsigned i = 0; i < 2; ++i) c.on(i, [](router& r) { r.sweep_history(); });
+  for (int k = 1; k <= 4; ++k) c.on(0, [&, k](router& r) { r.publish(make_pub("h:quiet", std::to_string(k))); });
+  c.settle();
+  recorder back;
+  c.on(1, [&](router& r) {
+    recovery_request rec{0, epoch};
+    ASSERT_NE(r.subscribe(back, "h:quiet", &rec), nullptr);
+  });
+  c.settle();
+  c.on(1, [&](router&) {
+    EXPECT_TRUE(back.recovered);
+    EXPECT_EQ(back.epoch, epoch);
+    EXPECT_EQ(back.offsets, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  });
+}
+
 TEST(router, history_max_bytes_evicts_the_least_recently_published_channels) {
   auto rules = history_rules();
   const std::uint64_t per_pub = sizeof(publication) + std::string("h:a").size() + 100;
