@@ -4,10 +4,14 @@
 // prints a progress line every second on stderr, and at the end a summary
 // and exactly one line of JSON starting with {"swload": on stdout. In the
 // api scenario it also publishes the rounds through the server API and
-// prints "swload: all ready" on stdout as soon as every client is in.
+// prints "swload: all ready" on stdout as soon as every client is in; in the
+// reconnect scenario it drives the drop, publishes the missed and the live
+// publications through the server API, and samples the server's CPU around
+// the reconnect.
 //
-// Exit: 0 when every connection became ready and stayed, and nothing was
-// lost; 1 otherwise; 2 on bad flags; 3 on --timeout.
+// Exit: 0 when every connection became ready and stayed (reconnect: came
+// back, recovered), and nothing was lost (reconnect: nor duplicated); 1
+// otherwise; 2 on bad flags; 3 on --timeout.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -19,6 +23,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -49,15 +54,27 @@ const char* usage_text =
     "  --secret S             HS256 key for connection tokens (centrifuge)\n"
     "  --user T               token sub template, {i} = client index (u{i})\n"
     "  --personal T           token channels claim template, e.g. personal:#u{i} (none)\n"
-    "  --scenario S           idle | broadcast | chat | api (idle)\n"
+    "  --scenario S           idle | broadcast | chat | api | reconnect (idle)\n"
     "                         api: clients subscribe to --channel and only receive; after --hold s this\n"
     "                         process publishes once to --channel, then once to the --personal channels\n"
     "                         of --targets random clients, through the server API\n"
-    "  --hold S               idle, api: seconds to hold once all are ready (5)\n"
-    "  --channel C            idle/broadcast/api channel (chat:bcast; raw: bcast)\n"
-    "  --api-port P           api: the gateway's ops port (server API) on --host\n"
-    "  --api-key K            api: X-API-Key\n"
+    "                         reconnect: clients subscribe to --channel (a namespace with history and\n"
+    "                         recovery); this process publishes --before publications, after --hold s\n"
+    "                         the --drop fraction of them reset their TCP connections at once, this\n"
+    "                         process publishes --missed publications through the server API, after\n"
+    "                         --away s they reconnect (--rate, --inflight) and subscribe recovering\n"
+    "                         from their offsets; once all are back, --live more\n"
+    "  --hold S               idle, api, reconnect: seconds to hold once all are ready (5)\n"
+    "  --channel C            idle/broadcast/api/reconnect channel (chat:bcast; raw: bcast; reconnect: hist:swload)\n"
+    "  --api-port P           api, reconnect: the gateway's ops port (server API) on --host\n"
+    "  --api-key K            api, reconnect: X-API-Key\n"
     "  --targets K            api: clients of the personal round (10000; 0: no personal round)\n"
+    "  --drop F               reconnect: fraction of the clients dropped (1)\n"
+    "  --before B             reconnect: publications before the drop (1; 0: the clients recover from\n"
+    "                         offset 0, a stream nobody had published to when they left)\n"
+    "  --missed M             reconnect: publications while they are away (10)\n"
+    "  --live L               reconnect: publications once all are back (3)\n"
+    "  --away S               reconnect: seconds from the drop to the reconnect (1)\n"
     "  --pub-rate R           broadcast: publications per second (20)\n"
     "  --duration S           broadcast/chat: seconds of publishing (10)\n"
     "  --drain S              seconds to wait for deliveries after publishing (api: per round) (5)\n"
@@ -65,7 +82,8 @@ const char* usage_text =
     "  --msg-rate R           chat: publications per client per second (1)\n"
     "  --timeout S            hard bound on the whole run (120)\n"
     "  --handshake-timeout S  a connection not ready this long fails (15)\n"
-    "  --server-pid PID       sample this server's RSS (before, and --settle s after all ready) and CPU (run window)\n"
+    "  --server-pid PID       sample this server's RSS (before, and --settle s after all ready) and CPU (run window;\n"
+    "                         reconnect: also the drop and the reconnect phases)\n"
     "  --settle S             (1)\n";
 
 [[noreturn]] void usage_error(const std::string& what) {
@@ -123,6 +141,7 @@ options parse(int argc, char** argv) {
       else if (s == "broadcast") o.scen = scenario::broadcast;
       else if (s == "chat") o.scen = scenario::chat;
       else if (s == "api") o.scen = scenario::api;
+      else if (s == "reconnect") o.scen = scenario::reconnect;
       else usage_error("unknown scenario " + s);
     }
     else if (f == "--hold") o.hold = num();
@@ -136,6 +155,11 @@ options parse(int argc, char** argv) {
     else if (f == "--handshake-timeout") o.handshake_timeout = num();
     else if (f == "--server-pid") o.server_pid = static_cast<pid_t>(num());
     else if (f == "--settle") o.settle = num();
+    else if (f == "--drop") o.drop = num();
+    else if (f == "--before") o.before = static_cast<long>(num());
+    else if (f == "--missed") o.missed = static_cast<long>(num());
+    else if (f == "--live") o.live = static_cast<long>(num());
+    else if (f == "--away") o.away = num();
     else usage_error("unknown flag " + f);
   }
   auto dash = src.find('-');
@@ -149,13 +173,16 @@ options parse(int argc, char** argv) {
   if (o.scen == scenario::broadcast && o.pub_rate <= 0) usage_error("--pub-rate must be positive");
   if (o.scen == scenario::chat && o.msg_rate <= 0) usage_error("--msg-rate must be positive");
   if (o.proto == protocol::centrifuge && o.secret.empty()) usage_error("--secret is required with --proto centrifuge");
-  if (o.scen == scenario::api) {
-    if (o.proto != protocol::centrifuge) usage_error("--scenario api needs --proto centrifuge");
-    if (o.api_port <= 0 || o.api_port > 65535) usage_error("--scenario api needs --api-port");
-    if (o.targets > 0 && o.personal.empty()) usage_error("--targets needs --personal");
+  if (o.scen == scenario::api || o.scen == scenario::reconnect) {
+    if (o.proto != protocol::centrifuge) usage_error("--scenario api/reconnect needs --proto centrifuge");
+    if (o.api_port <= 0 || o.api_port > 65535) usage_error("--scenario api/reconnect needs --api-port");
   }
+  if (o.scen == scenario::api && o.targets > 0 && o.personal.empty()) usage_error("--targets needs --personal");
+  if (o.drop > 1) usage_error("--drop is a fraction, 0 to 1");
   if (o.path.empty()) o.path = o.proto == protocol::centrifuge ? "/connection/websocket" : "/";
-  if (o.channel.empty()) o.channel = o.proto == protocol::centrifuge ? "chat:bcast" : "bcast";
+  if (o.channel.empty()) {
+    o.channel = o.proto == protocol::raw ? "bcast" : o.scen == scenario::reconnect ? "hist:swload" : "chat:bcast";
+  }
   if (o.procs == 0) o.procs = static_cast<int>((o.n + 14999) / 15000);
   return o;
 }
@@ -231,6 +258,18 @@ counters sum(const std::vector<counters>& all) {
     t.rss_delta_kib += c.rss_delta_kib;
     if (c.last_close_code) t.last_close_code = c.last_close_code;
     if (c.last_errno) t.last_errno = c.last_errno;
+    t.dropped += c.dropped;
+    t.back += c.back;
+    t.back_failed += c.back_failed;
+    t.missed += c.missed;
+    t.recovered += c.recovered;
+    t.not_recovered += c.not_recovered;
+    t.epoch_changes += c.epoch_changes;
+    t.lost += c.lost;
+    t.all_back_ns = std::max(t.all_back_ns, c.all_back_ns);
+    // All recovered only when every worker that dropped clients says so.
+    if (c.dropped && !c.all_recovered_ns) t.all_recovered_ns = -1;
+    if (t.all_recovered_ns >= 0) t.all_recovered_ns = std::max(t.all_recovered_ns, c.all_recovered_ns);
   }
   return t;
 }
@@ -251,6 +290,16 @@ struct api_round {
   }
 };
 
+// POSTs body (which ends in `"data":`) completed with the payload
+// {"t":<CLOCK_MONOTONIC ns>,"s":s} to the server API; returns the stamp.
+std::int64_t post_stamped(const options& o, const std::string& path, std::string body, long s, int& status,
+                          std::string& reply) {
+  std::int64_t t = now_ns();
+  body += R"({"t":)" + std::to_string(t) + R"(,"s":)" + std::to_string(s) + "}}";
+  status = wire::http_post(o.host, o.api_port, path, o.api_key, body, 30, reply);
+  return t;
+}
+
 // Announces round r to the workers, then publishes it: --channel in the
 // broadcast round, the targets' personal channels (one `broadcast` call) in
 // the personal round. The payload is {"t":<CLOCK_MONOTONIC ns>,"s":r}.
@@ -270,10 +319,44 @@ void publish_round(const options& o, int r, const std::vector<int>& downs, api_r
     body += R"(],"data":)";
   }
   for (int fd : downs) tell(fd, command_kind::round, r);
-  out.published_ns = now_ns();
-  body += R"({"t":)" + std::to_string(out.published_ns) + R"(,"s":)" + std::to_string(r) + "}}";
-  out.status = wire::http_post(o.host, o.api_port, path, o.api_key, body, 30, out.reply);
+  out.published_ns = post_stamped(o, path, body, r, out.status, out.reply);
   out.request_ms = (now_ns() - out.published_ns) / 1e6;
+}
+
+// reconnect: the phases as the parent drives them, and what it saw.
+struct reconnect_run {
+  enum class step { holding, dropping, away, reconnecting, settling } at = step::holding;
+  std::size_t reports = 0;  // dropped / back reports of the current step
+  std::int64_t drop_ns = 0, reconnect_ns = 0, back_ns = 0;
+  double cpu_drop = -1, cpu_reconnect = -1, cpu_back = -1;  // the server's CPU seconds then
+  double missed_ms = 0;                                    // publishing the missed ones
+  bool before_done = false;
+  std::uint64_t before_offset = 0, missed_offset = 0, final_offset = 0;
+  long published = 0, api_errors = 0;
+  std::string api_error;  // the last one
+};
+
+// reconnect: publishes `count` publications to --channel through the server
+// API, "s" from `first` on; returns the offset of the last one (the API
+// answers {"result":{"offset":K,"epoch":"…"}} on a channel with history).
+std::uint64_t publish_offsets(const options& o, long first, long count, reconnect_run& rr) {
+  std::uint64_t offset = 0;
+  for (long s = first; s < first + count; ++s) {
+    int status = 0;
+    std::string reply;
+    post_stamped(o, "/api/publish", R"({"channel":")" + o.channel + R"(","data":)", s, status, reply);
+    std::uint64_t k = 0;
+    if (status == 200 && wire::to_u64(wire::member(wire::member(reply, "result"), "offset"), k)) {
+      offset = k;
+      ++rr.published;
+    } else {
+      ++rr.api_errors;
+      while (!reply.empty() && std::isspace(static_cast<unsigned char>(reply.back()))) reply.pop_back();
+      rr.api_error = "HTTP " + std::to_string(status) + ": " + reply.substr(0, 200);
+      if (status == 200) rr.api_error += " (no offset: is the channel in a namespace with history?)";
+    }
+  }
+  return offset;
 }
 
 std::string failures(const counters& c) {
@@ -361,6 +444,61 @@ int main(int argc, char** argv) {
   };
   std::vector<pollfd> pfds(procs);
   for (std::size_t w = 0; w < procs; ++w) pfds[w] = {ups[w], POLLIN, 0};
+  const bool reconnect = o.scen == scenario::reconnect;
+  reconnect_run rr;
+  auto cpu_now = [&] { return o.server_pid ? server_cpu_s(o.server_pid) : -1.0; };
+  auto tell_all = [&](command_kind kind, std::int64_t value) {
+    for (int fd : downs) tell(fd, kind, value);
+  };
+  // reconnect: the next step, when it is due; true when one was taken.
+  auto reconnect_step = [&](std::int64_t now) {
+    using step = reconnect_run::step;
+    bool all_reported = rr.reports + static_cast<std::size_t>(std::count(gone.begin(), gone.end(), true)) >= procs;
+    switch (rr.at) {
+      case step::holding:
+        if (!rr.before_done) {
+          rr.before_done = true;
+          rr.before_offset = publish_offsets(o, 1, o.before, rr);
+          return true;
+        }
+        if (now < t0 + static_cast<std::int64_t>(o.hold * 1e9)) return false;
+        rr.cpu_drop = cpu_now();
+        rr.drop_ns = now_ns();
+        tell_all(command_kind::drop, rr.drop_ns);
+        rr.at = step::dropping;
+        return true;
+      case step::dropping: {
+        if (!all_reported) return false;
+        // Every dropped connection is reset: the clients miss what follows.
+        std::int64_t p0 = now_ns();
+        rr.missed_offset = o.missed ? publish_offsets(o, o.before + 1, o.missed, rr) : rr.before_offset;
+        rr.missed_ms = (now_ns() - p0) / 1e6;
+        rr.reports = 0;
+        rr.at = step::away;
+        return true;
+      }
+      case step::away:
+        if (now < rr.drop_ns + static_cast<std::int64_t>(o.away * 1e9)) return false;
+        rr.cpu_reconnect = cpu_now();
+        rr.reconnect_ns = now_ns();
+        tell_all(command_kind::reconnect, static_cast<std::int64_t>(rr.missed_offset));
+        rr.at = step::reconnecting;
+        return true;
+      case step::reconnecting: {
+        if (!all_reported) return false;
+        rr.cpu_back = cpu_now();
+        rr.back_ns = now_ns();
+        std::uint64_t live = publish_offsets(o, o.before + o.missed + 1, o.live, rr);
+        rr.final_offset = live ? live : rr.missed_offset;
+        tell_all(command_kind::settle, static_cast<std::int64_t>(rr.final_offset));
+        rr.at = step::settling;
+        return true;
+      }
+      case step::settling:
+        return false;
+    }
+    return false;
+  };
 
   while (finals + std::count(gone.begin(), gone.end(), true) < procs) {
     std::int64_t now = now_ns();
@@ -373,6 +511,7 @@ int main(int argc, char** argv) {
       next_round();
       continue;
     }
+    if (reconnect && t0 && now >= t0 && reconnect_step(now)) continue;
     if (now - last_progress >= 1'000'000'000) {
       counters t = sum(latest);
       if (planned > 3 || now - start > 3'000'000'000) {
@@ -380,6 +519,10 @@ int main(int argc, char** argv) {
                      static_cast<unsigned long long>(t.started), static_cast<unsigned long long>(t.ready),
                      static_cast<unsigned long long>(t.failed_total()), t.failed_total() ? " (" : "",
                      failures(t).c_str(), t.failed_total() ? ")" : "");
+        if (reconnect) {
+          std::fprintf(stderr, "  dropped %llu  back %llu", static_cast<unsigned long long>(t.dropped),
+                       static_cast<unsigned long long>(t.back));
+        }
         if (publishes) {
           std::fprintf(stderr, "  pubs %llu  delivered %llu  %.0f msgs/s", static_cast<unsigned long long>(t.pubs),
                        static_cast<unsigned long long>(t.delivered),
@@ -426,6 +569,10 @@ int main(int argc, char** argv) {
           break;
         case report_kind::published:
           for (int fd : downs) tell(fd, command_kind::expect, static_cast<std::int64_t>(r.c.pubs));
+          break;
+        case report_kind::dropped:
+        case report_kind::back:
+          ++rr.reports;
           break;
         case report_kind::round:
         case report_kind::final: {
@@ -500,6 +647,68 @@ int main(int argc, char** argv) {
       rounds_json += line;
     }
   }
+  if (reconnect) {
+    t.pubs = static_cast<std::uint64_t>(rr.published + rr.api_errors);
+    t.pub_errors = static_cast<std::uint64_t>(rr.api_errors);
+  }
+  std::string reconnect_text, reconnect_json;
+  bool reconnect_ok = true;
+  if (reconnect) {
+    // Times from the reconnect command (and from the drop); -1: never.
+    auto since = [](std::int64_t at, std::int64_t from) { return at > 0 && from > 0 ? (at - from) / 1e9 : -1.0; };
+    double back_s = since(t.all_back_ns, rr.reconnect_ns), back_drop_s = since(t.all_back_ns, rr.drop_ns);
+    double rec_s = since(t.all_recovered_ns, rr.reconnect_ns), rec_drop_s = since(t.all_recovered_ns, rr.drop_ns);
+    double per_s = back_s > 0 ? static_cast<double>(t.back) / back_s : 0;
+    double cpu_reconnect = rr.cpu_back >= 0 && rr.cpu_reconnect >= 0 ? rr.cpu_back - rr.cpu_reconnect : -1;
+    double cpu_drop = rr.cpu_reconnect >= 0 && rr.cpu_drop >= 0 ? rr.cpu_reconnect - rr.cpu_drop : -1;
+    double cpu_us_per_client = cpu_reconnect >= 0 && t.back ? cpu_reconnect * 1e6 / static_cast<double>(t.back) : -1;
+    reconnect_ok = t.back == t.dropped && t.back_failed == 0 && t.not_recovered == 0 && t.epoch_changes == 0 &&
+                   t.recovered == t.missed && t.dup == 0 && rr.at == reconnect_run::step::settling;
+    char buf[2048];
+    std::snprintf(buf, sizeof(buf),
+                  "  reconnect: %ld publications before; dropped %llu of %llu at once (TCP reset); %ld publications while "
+                  "away (API %.1f ms), reconnect %.2f s after the drop\n"
+                  "    all back in %.3f s from the reconnect (%.3f s from the drop), %.0f clients/s; %llu back, %llu failed\n"
+                  "    all recovered in %.3f s from the reconnect (%.3f s from the drop)%s\n"
+                  "    recovered %llu of %llu missed publications; recovered:false %llu clients; epoch changes %llu\n"
+                  "    time to back µs: p50 %llu  p90 %llu  p99 %llu  max %llu\n"
+                  "    then %ld live publications; lost %llu, dup %llu (channel offset %llu before the drop, %llu when away, %llu at the end)\n",
+                  o.before, static_cast<unsigned long long>(t.dropped), static_cast<unsigned long long>(t.ready), o.missed,
+                  rr.missed_ms, since(rr.reconnect_ns, rr.drop_ns), back_s, back_drop_s, per_s,
+                  static_cast<unsigned long long>(t.back), static_cast<unsigned long long>(t.back_failed), rec_s,
+                  rec_drop_s, t.all_recovered_ns > 0 ? "" : " ** NOT ALL **", static_cast<unsigned long long>(t.recovered),
+                  static_cast<unsigned long long>(t.missed), static_cast<unsigned long long>(t.not_recovered),
+                  static_cast<unsigned long long>(t.epoch_changes), static_cast<unsigned long long>(hist.percentile(0.5)),
+                  static_cast<unsigned long long>(hist.percentile(0.9)), static_cast<unsigned long long>(hist.percentile(0.99)),
+                  static_cast<unsigned long long>(hist.max()), o.live, static_cast<unsigned long long>(t.lost),
+                  static_cast<unsigned long long>(t.dup), static_cast<unsigned long long>(rr.before_offset),
+                  static_cast<unsigned long long>(rr.missed_offset), static_cast<unsigned long long>(rr.final_offset));
+    reconnect_text = buf;
+    if (rr.api_errors) reconnect_text += "    API errors: " + std::to_string(rr.api_errors) + ", last: " + rr.api_error + "\n";
+    if (o.server_pid) {
+      std::snprintf(buf, sizeof(buf),
+                    "  server pid %d: cpu %.3f s in the reconnect (%.1f µs per client back), %.3f s from the drop to the "
+                    "reconnect\n",
+                    static_cast<int>(o.server_pid), cpu_reconnect, cpu_us_per_client, cpu_drop);
+      reconnect_text += buf;
+    }
+    std::snprintf(buf, sizeof(buf),
+                  R"(,"reconnect":{"before":%ld,"dropped":%llu,"back":%llu,"back_failed":%llu,"missed":%ld,"missed_owed":%llu,)"
+                  R"("recovered":%llu,"not_recovered":%llu,"epoch_changes":%llu,"live":%ld,"lost":%llu,"dup":%llu,)"
+                  R"("away_s":%.3f,"missed_api_ms":%.1f,"time_to_all_back_s":%.4f,"time_to_all_back_from_drop_s":%.4f,)"
+                  R"("time_to_all_recovered_s":%.4f,"time_to_all_recovered_from_drop_s":%.4f,"clients_per_s":%.0f,)"
+                  R"("back_us":{"p50":%llu,"p90":%llu,"p99":%llu,"max":%llu},"server_cpu_reconnect_s":%.3f,)"
+                  R"("server_cpu_drop_s":%.3f,"server_cpu_us_per_client":%.1f,"api_errors":%ld})",
+                  o.before, static_cast<unsigned long long>(t.dropped), static_cast<unsigned long long>(t.back),
+                  static_cast<unsigned long long>(t.back_failed), o.missed, static_cast<unsigned long long>(t.missed),
+                  static_cast<unsigned long long>(t.recovered), static_cast<unsigned long long>(t.not_recovered),
+                  static_cast<unsigned long long>(t.epoch_changes), o.live, static_cast<unsigned long long>(t.lost),
+                  static_cast<unsigned long long>(t.dup), since(rr.reconnect_ns, rr.drop_ns), rr.missed_ms, back_s,
+                  back_drop_s, rec_s, rec_drop_s, per_s, static_cast<unsigned long long>(hist.percentile(0.5)),
+                  static_cast<unsigned long long>(hist.percentile(0.9)), static_cast<unsigned long long>(hist.percentile(0.99)),
+                  static_cast<unsigned long long>(hist.max()), cpu_reconnect, cpu_drop, cpu_us_per_client, rr.api_errors);
+    reconnect_json = buf;
+  }
   std::uint64_t failed = t.failed_total() + (o.n - std::min<std::uint64_t>(o.n, t.ready + t.failed_total()));
   double connect_s = t.all_ready_ns > t.first_connect_ns ? (t.all_ready_ns - t.first_connect_ns) / 1e9 : 0;
   double handshake_rate = connect_s > 0 ? static_cast<double>(t.ready) / connect_s : 0;
@@ -507,7 +716,7 @@ int main(int argc, char** argv) {
   long long lost = static_cast<long long>(t.expected) - unique;
   // Deliveries per second over the publishing window, or until the last
   // delivery when the server fell behind.
-  double window_s = api ? api_window_s : t0 ? std::max(o.duration, (t.last_delivery_ns - t0) / 1e9) : 0;
+  double window_s = api ? api_window_s : t0 && !reconnect ? std::max(o.duration, (t.last_delivery_ns - t0) / 1e9) : 0;
   double deliveries_per_s = publishes && window_s > 0 ? static_cast<double>(t.delivered) / window_s : 0;
   std::uint64_t connections = t.ready + (o.scen == scenario::broadcast ? 1 : 0);
   double rss_per_conn = connections ? static_cast<double>(t.rss_delta_kib) * 1024 / static_cast<double>(connections) : 0;
@@ -516,7 +725,7 @@ int main(int argc, char** argv) {
   double server_cpu = server_cpu0 >= 0 && server_cpu1 >= 0 ? server_cpu1 - server_cpu0 : -1;
   double server_us_per_delivery = server_cpu >= 0 && t.delivered ? server_cpu * 1e6 / static_cast<double>(t.delivered) : -1;
   auto pct = [&](double q) { return static_cast<unsigned long long>(hist.percentile(q)); };
-  const char* scen_names[] = {"idle", "broadcast", "chat", "api"};
+  const char* scen_names[] = {"idle", "broadcast", "chat", "api", "reconnect"};
   const char* scen_name = scen_names[static_cast<int>(o.scen)];
   const char* proto_name = o.proto == protocol::centrifuge ? "centrifuge" : "raw";
 
@@ -532,9 +741,12 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(t.pubs), static_cast<unsigned long long>(t.pub_errors),
                 static_cast<unsigned long long>(t.delivered), static_cast<unsigned long long>(t.expected), lost,
                 static_cast<unsigned long long>(t.dup), deliveries_per_s);
-    std::printf("  latency µs: p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  max %llu\n", pct(0.5), pct(0.9), pct(0.99),
-                pct(0.999), static_cast<unsigned long long>(hist.max()));
+    if (!reconnect) {
+      std::printf("  latency µs: p50 %llu  p90 %llu  p99 %llu  p99.9 %llu  max %llu\n", pct(0.5), pct(0.9), pct(0.99),
+                  pct(0.999), static_cast<unsigned long long>(hist.max()));
+    }
     std::fputs(rounds_text.c_str(), stdout);
+    std::fputs(reconnect_text.c_str(), stdout);
   }
   std::printf("  swload: cpu %.2f s, rss %.0f B per connection\n", cpu_s, rss_per_conn);
   if (o.server_pid) {
@@ -555,13 +767,14 @@ int main(int argc, char** argv) {
       "\"expected\":%llu,\"delivered\":%llu,\"lost\":%lld,\"dup\":%llu,\"deliveries_per_s\":%.0f,"
       "\"lat_us\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},\"cpu_s\":%.3f,"
       "\"rss_per_conn_b\":%.0f,\"server_rss_per_conn_b\":%.0f,\"server_cpu_s\":%.3f,\"server_cpu_us_per_delivery\":%.4f,"
-      "\"rounds\":[%s],\"timeout\":%s}\n",
+      "\"rounds\":[%s]%s,\"timeout\":%s}\n",
       t.last_close_code, connect_s, handshake_rate, static_cast<unsigned long long>(t.pubs),
       static_cast<unsigned long long>(t.pub_errors), static_cast<unsigned long long>(t.expected),
       static_cast<unsigned long long>(t.delivered), lost, static_cast<unsigned long long>(t.dup), deliveries_per_s,
       pct(0.5), pct(0.9), pct(0.99), pct(0.999), static_cast<unsigned long long>(hist.max()), cpu_s, rss_per_conn,
-      server_rss_per_conn, server_cpu, server_us_per_delivery, rounds_json.c_str(), timed_out ? "true" : "false");
+      server_rss_per_conn, server_cpu, server_us_per_delivery, rounds_json.c_str(), reconnect_json.c_str(),
+      timed_out ? "true" : "false");
   std::fflush(stdout);
   if (timed_out) return 3;
-  return failed || lost != 0 || t.pub_errors || worker_died ? 1 : 0;
+  return failed || lost != 0 || t.pub_errors || worker_died || !reconnect_ok ? 1 : 0;
 }

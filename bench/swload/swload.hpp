@@ -5,7 +5,11 @@
 // reports to the parent over a pipe; the parent coordinates the phases
 // (all ready → go → published → final) and prints the figures. In the
 // `api` scenario the parent itself publishes through the gateway's server
-// API, in rounds (round → the workers' round reports → next round).
+// API, in rounds (round → the workers' round reports → next round). In the
+// `reconnect` scenario it tells the workers to drop a fraction of their
+// clients, publishes what they miss through the server API while they are
+// away, lets them reconnect and recover it (drop → dropped → reconnect →
+// back), then publishes a few live publications (settle → final).
 //
 // This header holds what the parent and the workers share: the options,
 // the counters and the fixed-size messages exchanged over the pipes.
@@ -20,7 +24,7 @@
 
 namespace swload {
 
-enum class scenario : std::uint8_t { idle, broadcast, chat, api };
+enum class scenario : std::uint8_t { idle, broadcast, chat, api, reconnect };
 enum class protocol : std::uint8_t { centrifuge, raw };
 
 struct options {
@@ -37,12 +41,17 @@ struct options {
   std::string secret;             // HS256 key for connection tokens (centrifuge)
   std::string user = "u{i}";      // `sub` claim template, {i} = global client index
   std::string personal;           // optional `channels` claim template
-  int api_port = 0;               // api: the gateway's ops port (server API), on --host
-  std::string api_key;            // api: X-API-Key
+  int api_port = 0;               // api, reconnect: the gateway's ops port (server API), on --host
+  std::string api_key;            // api, reconnect: X-API-Key
   long targets = 10000;           // api: clients the personal round publishes to
   scenario scen = scenario::idle;
-  double hold = 5;                // idle, api: seconds to hold once all are ready
-  std::string channel;            // broadcast (and idle) channel; default by protocol
+  double hold = 5;                // idle, api, reconnect: seconds to hold once all are ready
+  std::string channel;            // broadcast (and idle) channel; default by protocol and scenario
+  double drop = 1;                // reconnect: fraction of the clients dropped at once
+  long before = 1;                // reconnect: publications before the drop
+  long missed = 10;               // reconnect: publications while they are away
+  long live = 3;                  // reconnect: publications once all are back
+  double away = 1;                // reconnect: seconds from the drop to the reconnect
   double pub_rate = 20;           // broadcast: publications per second
   double duration = 10;           // broadcast, chat: seconds of publishing
   double drain = 5;               // seconds to wait for deliveries after publishing (api: per round)
@@ -54,10 +63,14 @@ struct options {
   double settle = 1;              // seconds between all ready and the server RSS sample
 };
 
-// Why connections failed.
-enum reason : int { r_connect, r_upgrade, r_connect_error, r_subscribe_error, r_closed, r_timeout, r_protocol, reasons };
+// Why connections failed. unrecoverable: reconnect, a subscribe reply
+// without "recoverable":true (the channel has no history with recovery).
+enum reason : int {
+  r_connect, r_upgrade, r_connect_error, r_subscribe_error, r_closed, r_timeout, r_protocol, r_unrecoverable, reasons
+};
 inline const char* reason_name(int r) {
-  static const char* names[] = {"connect", "upgrade", "connect_error", "subscribe_error", "closed", "timeout", "protocol"};
+  static const char* names[] = {"connect", "upgrade", "connect_error", "subscribe_error",
+                                "closed",  "timeout", "protocol",      "unrecoverable"};
   return names[r];
 }
 
@@ -77,6 +90,18 @@ struct counters {
   std::int64_t rss_delta_kib = 0;    // worker VmRSS growth from start to all ready
   std::uint32_t last_close_code = 0; // close code of the last server close frame seen
   std::int32_t last_errno = 0;       // errno of the last failed socket call
+  // reconnect: the clients track the channel's offset; a publication whose
+  // offset is not the next one is a gap (lost) or a duplicate (dup, above).
+  std::uint64_t dropped = 0;        // connections dropped
+  std::uint64_t back = 0;           // dropped clients subscribed again
+  std::uint64_t back_failed = 0;    // dropped clients that failed to come back (also in failed[])
+  std::uint64_t missed = 0;         // publications the dropped clients missed (their offsets to the reconnect's)
+  std::uint64_t recovered = 0;      // publications in the recovery replies
+  std::uint64_t not_recovered = 0;  // recovery replies without "recovered":true
+  std::uint64_t epoch_changes = 0;  // subscribe replies with another epoch than the worker's first
+  std::uint64_t lost = 0;           // offsets skipped, and (final) offsets missing at the end
+  std::int64_t all_back_ns = 0;      // when its last dropped client was subscribed again
+  std::int64_t all_recovered_ns = 0; // when its last dropped client had every missed publication (0: not all)
   std::uint64_t failed_total() const {
     std::uint64_t s = 0;
     for (auto f : failed) s += f;
@@ -85,7 +110,7 @@ struct counters {
 };
 
 // Worker → parent.
-enum class report_kind : std::uint32_t { progress, ready, published, round, final };
+enum class report_kind : std::uint32_t { progress, ready, published, round, final, dropped, back };
 struct report {
   report_kind kind;
   std::uint32_t worker;
@@ -93,15 +118,25 @@ struct report {
 };
 // A `round` or `final` report is followed by the worker's histogram (raw
 // bytes). In the api scenario the counters of those two cover one round
-// only: a worker resets them when a round starts.
+// only: a worker resets them when a round starts. In the reconnect scenario
+// the histogram holds the dropped clients' times from the reconnect command
+// until subscribed again.
 
 // Parent → worker.
-enum class command_kind : std::uint32_t { go, expect, round };
+enum class command_kind : std::uint32_t { go, expect, round, drop, reconnect, settle };
 struct command {
   command_kind kind;
   std::int64_t value;  // go: start time (CLOCK_MONOTONIC ns); expect: publications of the broadcast;
-                       // round: the api round about to be published (1: broadcast, 2: personal)
+                       // round: the api round about to be published (1: broadcast, 2: personal);
+                       // reconnect: the offset of the last missed publication; settle: the
+                       // offset of the last live publication (every client's final offset)
 };
+
+// reconnect: whether global client g is one of the dropped --drop fraction
+// (spread evenly over the indices; all of them at 1).
+inline bool dropped_client(double fraction, long g) {
+  return static_cast<long>(static_cast<double>(g + 1) * fraction) > static_cast<long>(static_cast<double>(g) * fraction);
+}
 
 // api scenario: round 1 publishes once to --channel (every client), round 2
 // once to the personal channels of `targets` clients; the payload's "s" is

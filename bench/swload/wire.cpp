@@ -136,6 +136,98 @@ bool find_number(std::string_view s, std::string_view key, std::uint64_t& out) {
   return digits > 0;
 }
 
+namespace {
+
+std::size_t skip_ws(std::string_view s, std::size_t pos) {
+  while (pos < s.size() && (s[pos] == ' ' || s[pos] == '\n' || s[pos] == '\r' || s[pos] == '\t')) ++pos;
+  return pos;
+}
+
+// The position after the JSON value at s[pos]; npos when it is cut short.
+std::size_t skip_value(std::string_view s, std::size_t pos) {
+  int depth = 0;
+  bool in_string = false;
+  for (; pos < s.size(); ++pos) {
+    char c = s[pos];
+    if (in_string) {
+      if (c == '\\') ++pos;
+      else if (c == '"') {
+        in_string = false;
+        if (depth == 0) return pos + 1;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) return pos;  // the end of the enclosing container: a scalar ended
+      if (--depth == 0) return pos + 1;
+    } else if (depth == 0 && (c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t')) {
+      return pos;
+    }
+  }
+  return depth == 0 && !in_string ? pos : std::string_view::npos;
+}
+
+}  // namespace
+
+std::string_view member(std::string_view obj, std::string_view key) {
+  std::size_t pos = skip_ws(obj, 0);
+  if (pos >= obj.size() || obj[pos] != '{') return {};
+  pos = skip_ws(obj, pos + 1);
+  while (pos < obj.size() && obj[pos] == '"') {
+    std::size_t key_end = skip_value(obj, pos);
+    if (key_end == std::string_view::npos) return {};
+    std::string_view k = obj.substr(pos + 1, key_end - pos - 2);
+    pos = skip_ws(obj, key_end);
+    if (pos >= obj.size() || obj[pos] != ':') return {};
+    std::size_t value = skip_ws(obj, pos + 1);
+    std::size_t value_end = skip_value(obj, value);
+    if (value_end == std::string_view::npos) return {};
+    if (k == key) return obj.substr(value, value_end - value);
+    pos = skip_ws(obj, value_end);
+    if (pos >= obj.size() || obj[pos] != ',') return {};
+    pos = skip_ws(obj, pos + 1);
+  }
+  return {};
+}
+
+bool to_u64(std::string_view v, std::uint64_t& out) {
+  if (v.empty()) return false;
+  std::uint64_t x = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return false;
+    x = x * 10 + static_cast<unsigned>(c - '0');
+  }
+  out = x;
+  return true;
+}
+
+bool to_str(std::string_view v, std::string_view& out) {
+  if (v.size() < 2 || v.front() != '"' || v.back() != '"') return false;
+  out = v.substr(1, v.size() - 2);
+  return true;
+}
+
+bool next_element(std::string_view arr, std::size_t& pos, std::string_view& out) {
+  if (pos == 0) {
+    pos = skip_ws(arr, 0);
+    if (pos >= arr.size() || arr[pos] != '[') return false;
+    ++pos;
+  } else {
+    pos = skip_ws(arr, pos);
+    if (pos >= arr.size() || arr[pos] != ',') return false;  // ']' or bad input
+    ++pos;
+  }
+  pos = skip_ws(arr, pos);
+  if (pos >= arr.size() || arr[pos] == ']') return false;
+  std::size_t end = skip_value(arr, pos);
+  if (end == std::string_view::npos || end == pos) return false;
+  out = arr.substr(pos, end - pos);
+  pos = end;
+  return true;
+}
+
 int http_post(const std::string& host, int port, const std::string& path, const std::string& api_key,
               const std::string& body, double timeout_s, std::string& reply) {
   reply.clear();

@@ -1,8 +1,9 @@
 // swload's wire helpers: the HTTP upgrade request, client WebSocket frames
 // (masked with a zero key, so the payload goes out unchanged), server frame
 // headers, HS256 connection tokens, the few JSON numbers swload reads
-// from a publication ("t", "s", "p") without parsing the whole document, and
-// one blocking HTTP POST for the gateway's server API.
+// from a publication ("t", "s", "p") without parsing the whole document, a
+// top-level member lookup for the few replies swload reads more of, and one
+// blocking HTTP POST for the gateway's server API.
 #pragma once
 
 #include <cstddef>
@@ -42,6 +43,18 @@ std::string connect_command(const std::string& secret, const std::string& user, 
 
 // The unsigned integer after the first `"<key>":` in s; false when absent.
 bool find_number(std::string_view s, std::string_view key, std::uint64_t& out);
+
+// The raw text of member `key` at the top level of the JSON object obj (a
+// string keeps its quotes, an object its braces); empty when obj is not an
+// object or has no such member. Nested members of the same name are skipped.
+std::string_view member(std::string_view obj, std::string_view key);
+// A member's unsigned integer / string value (without quotes, unescaped
+// as is); false when v is not one.
+bool to_u64(std::string_view v, std::uint64_t& out);
+bool to_str(std::string_view v, std::string_view& out);
+// Steps through the JSON array arr: start with pos 0; each call puts the
+// next element's raw text in out, false at the end (or on bad input).
+bool next_element(std::string_view arr, std::size_t& pos, std::string_view& out);
 
 // POSTs a JSON body to http://host:port/path with `X-API-Key: api_key`, on
 // a blocking socket bounded by timeout_s; returns the HTTP status (0: no

@@ -13,7 +13,14 @@
 // In the api scenario the clients only receive: after `go` the worker holds
 // until the parent announces a round, counts that round's deliveries until
 // its clients have them all (or --drain passes), reports the round, and
-// after the last round exits as above.
+// after the last round exits as above. In the reconnect scenario each client
+// also keeps the channel's last offset (8 bytes; the epoch, the same for all,
+// once per worker): after `go` the worker holds until the parent says `drop`,
+// resets the dropped clients' sockets (no close frame) and reports
+// `dropped`; on `reconnect` it connects them again, ramped as at the start,
+// and subscribes them with recover from their offset, reports `back` once
+// all are subscribed again (or failed), and on `settle` drains until every
+// client has the final offset.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -98,7 +105,7 @@ struct conn {
 };
 static_assert(sizeof(conn) <= 48);
 
-enum class phase : std::uint8_t { connecting, waiting_go, running, draining };
+enum class phase : std::uint8_t { connecting, waiting_go, running, draining, reconnecting };
 
 class worker {
  public:
@@ -108,6 +115,7 @@ class worker {
         _clients(plan.last - plan.first),
         _total(_clients + (plan.publisher ? 1 : 0)),
         _chat(o.scen == scenario::chat),
+        _reconnect(o.scen == scenario::reconnect),
         _upgrade(wire::upgrade_request(o.host, o.port, o.path)) {}
 
   int run();
@@ -127,8 +135,16 @@ class worker {
   void on_upgraded(long i);
   bool on_frame(long i, const wire::frame& f, const char* payload, std::int64_t now);
   void on_text(long i, std::string_view text, std::int64_t now);
-  void on_reply(long i, std::uint64_t id, bool error);
+  void on_reply(long i, std::string_view line, std::int64_t now);
+  bool on_subscribed(long i, std::string_view line, std::int64_t now);
   void on_delivery(long i, std::string_view text, std::int64_t now);
+  void on_offset(long i, std::uint64_t offset, bool delivery, std::int64_t now);
+  void set_target(std::uint64_t offset, bool dropped_only, std::int64_t now);
+  void drop_clients();
+  void begin_reconnect(std::uint64_t missed_offset, std::int64_t now);
+  void end_reconnect();
+  long to_start() const { return _reconnecting ? static_cast<long>(_redo.size()) : _total; }
+  long slot(long k) const { return _reconnecting ? static_cast<long>(_redo[static_cast<std::size_t>(k)]) : k; }
   void on_command();
   void begin_run(std::int64_t t0);
   void begin_round(int round, std::int64_t now);
@@ -151,6 +167,7 @@ class worker {
   const long _clients;  // local indices [0, _clients) are clients; _clients is the publisher, if any
   const long _total;
   const bool _chat;
+  const bool _reconnect;
   const std::string _upgrade;
 
   std::vector<conn> _conns;
@@ -178,6 +195,19 @@ class worker {
   bool _expected_known = false;
   std::vector<std::uint32_t> _room_ready;  // chat: ready members per local room at `go`
   int _round = 0;                          // api: the round being received (0: none)
+
+  // reconnect
+  std::vector<std::uint64_t> _offsets;  // per client: the channel's last offset it has
+  std::string _epoch;                   // the channel's epoch, from the first subscribe reply
+  std::vector<std::uint32_t> _redo;     // the dropped clients (local indices)
+  bool _reconnecting = false;           // starting the dropped clients again (slot() maps into _redo)
+  std::int64_t _reconnect_ns = 0;
+  // Clients whose offset reached _target (dropped ones only, or all): when
+  // all _relevant have, the missed publications are all recovered / the
+  // live ones all delivered.
+  std::uint64_t _target = 0;
+  bool _target_dropped_only = false;
+  long _reached = 0, _relevant = 0;
 };
 
 int worker::run() {
@@ -193,6 +223,7 @@ int worker::run() {
   // Per-connection memory starts here, so the RSS delta below includes it.
   _conns.resize(static_cast<std::size_t>(_total));
   if (_chat) _room_seq.assign(static_cast<std::size_t>(_clients * _o.room_size), 0);
+  if (_reconnect) _offsets.assign(static_cast<std::size_t>(_clients), 0);
 
   _dst.sin_family = AF_INET;
   _dst.sin_port = htons(static_cast<std::uint16_t>(_o.port));
@@ -213,12 +244,17 @@ int worker::run() {
     std::int64_t now = now_ns();
     switch (_phase) {
       case phase::connecting:
+      case phase::reconnecting:
         start_due(now);
         if (now >= next_timeout_check) {
           check_timeouts(now);
           next_timeout_check = now + 500 * ms_ns;
         }
-        if (_next_start == _total && _pending == 0) {
+        if (_next_start == to_start() && _pending == 0) {
+          if (_reconnecting) {
+            end_reconnect();
+            break;
+          }
           _c.all_ready_ns = now;
           _c.rss_delta_kib = vm_rss_kib(getpid()) - rss0;
           send_report(report_kind::ready);
@@ -228,7 +264,7 @@ int worker::run() {
       case phase::waiting_go:
         break;
       case phase::running:
-        if (_o.scen == scenario::api) break;  // holding until the parent announces a round
+        if (_o.scen == scenario::api || _reconnect) break;  // holding until the parent's next command
         if (_o.scen == scenario::idle) {
           if (now >= _t0 + static_cast<std::int64_t>(_o.hold * s_ns)) {
             send_report(report_kind::final);
@@ -240,6 +276,17 @@ int worker::run() {
         if (_pub_next >= _pub_total && now >= _run_end) end_publishing();
         break;
       case phase::draining:
+        if (_reconnect) {
+          if (_reached < _relevant && now < _drain_end) break;
+          // Whatever a live client still misses of the final offset is lost.
+          for (long i = 0; i < _clients; ++i) {
+            std::uint64_t last = _offsets[static_cast<std::size_t>(i)];
+            if (_conns[static_cast<std::size_t>(i)].st == state::ready && last < _target) _c.lost += _target - last;
+          }
+          _c.expected = _c.delivered - _c.dup + _c.lost;
+          send_report(report_kind::final);
+          return 0;
+        }
         if ((_expected_known && _c.delivered - _c.dup >= _c.expected) || now >= _drain_end) {
           if (_o.scen == scenario::api && _round < api_rounds(_o)) {
             end_round();
@@ -271,10 +318,11 @@ int worker::run() {
 int worker::next_timeout_ms(std::int64_t now) const {
   auto until = [now](std::int64_t t) { return static_cast<int>(std::clamp<std::int64_t>((t - now + ms_ns - 1) / ms_ns, 0, 100)); };
   switch (_phase) {
-    case phase::connecting: return _next_start < _total && _inflight < _inflight_max ? 1 : 100;
+    case phase::connecting:
+    case phase::reconnecting: return _next_start < to_start() && _inflight < _inflight_max ? 1 : 100;
     case phase::waiting_go: return 100;
     case phase::running:
-      if (_o.scen == scenario::api) return 100;
+      if (_o.scen == scenario::api || _reconnect) return 100;
       if (_o.scen == scenario::idle) return until(_t0 + static_cast<std::int64_t>(_o.hold * s_ns));
       if (_pub_next < _pub_total) return until(_t0 + static_cast<std::int64_t>(static_cast<double>(_pub_next) * _pub_interval_ns));
       return until(_run_end);
@@ -288,7 +336,7 @@ int worker::next_timeout_ms(std::int64_t now) const {
 // backlog and turns into 1 s retransmit delays.
 void worker::start_due(std::int64_t now) {
   auto allowed = static_cast<long>(static_cast<double>(now - _ramp_start) * _rate / s_ns) + 1;
-  while (_next_start < _total && _next_start < allowed && _inflight < _inflight_max) start(_next_start++, now);
+  while (_next_start < to_start() && _next_start < allowed && _inflight < _inflight_max) start(slot(_next_start++), now);
 }
 
 void worker::start(long i, std::int64_t now) {
@@ -319,7 +367,8 @@ void worker::start(long i, std::int64_t now) {
 
 void worker::check_timeouts(std::int64_t now) {
   auto limit = static_cast<std::int64_t>(_o.handshake_timeout * s_ns);
-  for (long i = 0; i < _next_start; ++i) {
+  for (long j = 0; j < _next_start; ++j) {
+    long i = slot(j);
     const conn& k = _conns[static_cast<std::size_t>(i)];
     if (k.st != state::ready && k.st != state::dead && now - k.started_ns > limit) fail(i, r_timeout);
   }
@@ -334,7 +383,8 @@ void worker::watch(long i, std::uint32_t events) {
 
 void worker::on_event(long i, std::uint32_t events) {
   conn& k = _conns[static_cast<std::size_t>(i)];
-  if (k.st == state::dead) return;
+  // idle: dropped (reconnect) earlier in this batch of events, not started again yet.
+  if (k.st == state::dead || k.st == state::idle) return;
   if (k.st == state::connecting) {
     int err = 0;
     socklen_t len = sizeof(err);
@@ -452,26 +502,39 @@ void worker::on_text(long i, std::string_view text, std::int64_t now) {
     if (line == "{}") {
       send_text(i, "{}");  // protocol ping
     } else if (line.starts_with(R"({"push":)")) {
+      if (_reconnect) {
+        std::uint64_t offset = 0;
+        std::string_view pub = wire::member(wire::member(line, "push"), "pub");
+        if (wire::to_u64(wire::member(pub, "offset"), offset)) on_offset(i, offset, true, now);
+        continue;
+      }
       auto pos = line.find(R"("pub":)");
       if (pos != std::string_view::npos) on_delivery(i, line.substr(pos), now);
     } else if (line.starts_with(R"({"id":)")) {
-      std::uint64_t id = 0;
-      wire::find_number(line, "id", id);
-      on_reply(i, id, line.find(R"("error":)") != std::string_view::npos);
+      on_reply(i, line, now);
     }
   }
 }
 
 // id 1: connect, id 2: subscribe, higher: publications.
-void worker::on_reply(long i, std::uint64_t id, bool error) {
+void worker::on_reply(long i, std::string_view line, std::int64_t now) {
+  std::uint64_t id = 0;
+  wire::find_number(line, "id", id);
+  bool error = line.find(R"("error":)") != std::string_view::npos;
   conn& k = _conns[static_cast<std::size_t>(i)];
   if (id == 1 && k.st == state::connecting_cf) {
     if (error) return fail(i, r_connect_error);
     if (!subscribes(i)) return mark_ready(i);
     k.st = state::subscribing;
-    send_text(i, R"({"id":2,"subscribe":{"channel":")" + channel_for(i) + R"("}})");
+    std::string recover;
+    if (_reconnecting) {
+      recover = R"(,"recover":true,"offset":)" + std::to_string(_offsets[static_cast<std::size_t>(i)]) +
+                R"(,"epoch":")" + _epoch + '"';
+    }
+    send_text(i, R"({"id":2,"subscribe":{"channel":")" + channel_for(i) + '"' + recover + "}}");
   } else if (id == 2 && k.st == state::subscribing) {
     if (error) return fail(i, r_subscribe_error);
+    if (_reconnect && !on_subscribed(i, line, now)) return;
     mark_ready(i);
   } else if (error) {
     ++_c.pub_errors;
@@ -508,6 +571,122 @@ void worker::on_delivery(long i, std::string_view text, std::int64_t now) {
   }
 }
 
+// reconnect: a subscribe reply {"id":2,"subscribe":{"recoverable":true,
+// "epoch":"…","publications":[{"data":…,"offset":K},…],"recovered":true,
+// "offset":K,…}} (offset 0 is left out). The first one sets the client's
+// offset; a recovery's publications are deliveries, and its offset is the
+// stream's position: whatever the client still misses up to it is lost. A
+// client not recovered lost what it missed and starts over at the position.
+// Every client recovers with the epoch of the first subscribe (all clients
+// subscribed before the drop); another epoch in a reply is counted.
+// False when the client failed.
+bool worker::on_subscribed(long i, std::string_view line, std::int64_t now) {
+  std::string_view sub = wire::member(line, "subscribe"), epoch;
+  if (wire::member(sub, "recoverable") != "true" || !wire::to_str(wire::member(sub, "epoch"), epoch)) {
+    fail(i, r_unrecoverable);
+    return false;
+  }
+  if (_epoch.empty()) _epoch = epoch;
+  else if (epoch != _epoch) ++_c.epoch_changes;
+  std::uint64_t offset = 0;
+  wire::to_u64(wire::member(sub, "offset"), offset);
+  std::uint64_t& last = _offsets[static_cast<std::size_t>(i)];
+  if (!_reconnecting) {
+    last = offset;
+    return true;
+  }
+  if (wire::member(sub, "recovered") != "true") {
+    ++_c.not_recovered;
+    if (_target > last) _c.lost += _target - last;
+    last = offset;
+    return true;
+  }
+  std::string_view pubs = wire::member(sub, "publications"), pub;
+  for (std::size_t pos = 0; wire::next_element(pubs, pos, pub);) {
+    std::uint64_t o = 0;
+    if (!wire::to_u64(wire::member(pub, "offset"), o)) continue;
+    ++_c.recovered;
+    on_offset(i, o, true, now);
+  }
+  on_offset(i, offset, false, now);
+  return true;
+}
+
+// reconnect: client i has offset `offset`, in a publication (delivery) or
+// as a position. The next offset is due; an older one is a duplicate, a
+// later one means the ones between are lost.
+void worker::on_offset(long i, std::uint64_t offset, bool delivery, std::int64_t now) {
+  std::uint64_t& last = _offsets[static_cast<std::size_t>(i)];
+  if (delivery) {
+    ++_c.delivered;
+    _c.last_delivery_ns = now;
+  }
+  if (offset <= last) {
+    if (delivery) ++_c.dup;
+    return;
+  }
+  _c.lost += offset - last - (delivery ? 1 : 0);
+  bool crossed = last < _target && offset >= _target;
+  last = offset;
+  if (crossed && (!_target_dropped_only || dropped_client(_o.drop, global(i))) && ++_reached == _relevant &&
+      _target_dropped_only) {
+    _c.all_recovered_ns = now;
+  }
+}
+
+// reconnect: from now on count the clients (the dropped ones, or all live
+// ones) whose offset reaches `offset`.
+void worker::set_target(std::uint64_t offset, bool dropped_only, std::int64_t now) {
+  _target = offset;
+  _target_dropped_only = dropped_only;
+  _reached = _relevant = 0;
+  for (long i = 0; i < _clients; ++i) {
+    auto st = _conns[static_cast<std::size_t>(i)].st;
+    if (dropped_only ? st == state::dead || !dropped_client(_o.drop, global(i)) : st != state::ready) continue;
+    ++_relevant;
+    std::uint64_t last = _offsets[static_cast<std::size_t>(i)];
+    if (last >= offset) ++_reached;
+    else if (dropped_only) _c.missed += offset - last;
+  }
+  if (dropped_only && _reached == _relevant) _c.all_recovered_ns = now;
+}
+
+// reconnect: resets the connections of the dropped clients at once (RST,
+// no close frame: SO_LINGER 0), keeping their offsets.
+void worker::drop_clients() {
+  for (long i = 0; i < _clients; ++i) {
+    conn& k = _conns[static_cast<std::size_t>(i)];
+    if (k.st != state::ready || !dropped_client(_o.drop, global(i))) continue;
+    linger lg{1, 0};
+    setsockopt(k.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    ::close(k.fd);
+    std::free(k.tail);
+    std::free(k.out);
+    k = conn{};  // state::idle until started again
+    _redo.push_back(static_cast<std::uint32_t>(i));
+    ++_c.dropped;
+  }
+  send_report(report_kind::dropped);
+}
+
+// reconnect: the dropped clients connect again, ramped like the first
+// connects; they are all recovered once their offsets reach missed_offset.
+void worker::begin_reconnect(std::uint64_t missed_offset, std::int64_t now) {
+  _reconnecting = true;
+  _next_start = 0;
+  _inflight = 0;
+  _pending = static_cast<long>(_redo.size());
+  _ramp_start = _reconnect_ns = now;
+  set_target(missed_offset, true, now);
+  _phase = phase::reconnecting;
+}
+
+void worker::end_reconnect() {
+  _reconnecting = false;
+  send_report(report_kind::back);
+  _phase = phase::running;
+}
+
 void worker::on_command() {
   command cmd{};
   ssize_t r = ::read(_plan.from_parent, &cmd, sizeof(cmd));
@@ -520,6 +699,18 @@ void worker::on_command() {
     _expected_known = true;
   } else if (cmd.kind == command_kind::round && _phase == phase::running && _o.scen == scenario::api) {
     begin_round(static_cast<int>(cmd.value), now_ns());
+  } else if (_reconnect && _phase == phase::running) {
+    auto value = static_cast<std::uint64_t>(cmd.value);
+    std::int64_t now = now_ns();
+    if (cmd.kind == command_kind::drop) {
+      drop_clients();
+    } else if (cmd.kind == command_kind::reconnect) {
+      begin_reconnect(value, now);
+    } else if (cmd.kind == command_kind::settle) {
+      set_target(value, false, now);
+      _drain_end = now + static_cast<std::int64_t>(_o.drain * s_ns);
+      _phase = phase::draining;
+    }
   }
 }
 
@@ -623,7 +814,14 @@ void worker::mark_ready(long i) {
   _conns[static_cast<std::size_t>(i)].st = state::ready;
   --_inflight;
   --_pending;
-  if (i < _clients) ++_c.ready;
+  if (_reconnecting) {
+    std::int64_t now = now_ns();
+    ++_c.back;
+    _c.all_back_ns = now;
+    _hist.add(static_cast<std::uint64_t>(now - _reconnect_ns) / 1000);
+  } else if (i < _clients) {
+    ++_c.ready;
+  }
 }
 
 void worker::fail(long i, reason why, int err) {
@@ -632,6 +830,7 @@ void worker::fail(long i, reason why, int err) {
   if (k.st != state::ready) {
     --_inflight;
     --_pending;
+    if (_reconnecting) ++_c.back_failed;
   }
   ++_c.failed[why];
   if (err) _c.last_errno = err;

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Reconnect with recovery: N Centrifuge clients (build/bin/swload --scenario
+# reconnect) subscribe to hist:reconnect on a switchboard with SHARDS shards
+# (bench/swload/reconnect.toml: a namespace with history and force_recovery). swload publishes one
+# publication through the server API, then every client (--drop 1) resets its
+# TCP connection at once; swload publishes MISSED publications while they
+# are away, and after 1 s they reconnect (at most --inflight handshakes
+# outstanding) and subscribe with recover from their last offset and the
+# epoch. Then 3 live publications check that nothing is missing or doubled.
+# RUNS runs, each against a fresh gateway after a 1-client warm-up.
+#
+# Prints one line per run: time until every client is subscribed again and
+# until every client has all MISSED publications (from the reconnect, and
+# from the drop), clients back per second, the gateway's CPU time
+# (utime+stime from /proc, --server-pid) from the reconnect until all are
+# back and per client back, publications recovered, clients not recovered,
+# lost; then the medians. The swload outputs stay in the output folder.
+#
+# usage: bench/scenarios/reconnect.sh [N=19000] [RUNS=3]
+#   env: SHARDS=2 PROCS=2 (swload workers) MISSED=10 DROP=1 AWAY=1 (s)
+#        RATE=20000 (connects/s) INFLIGHT=2000 (handshakes outstanding)
+# Limits: a process holds at most 20,000 fds; the gateway has one fd table
+# per shard and each swload worker one, so N / SHARDS and N / PROCS must
+# stay under ~19,900. Every step is bounded by a timeout; every process
+# started here is killed by PID on exit. Exit 1 when any run lost a message,
+# had a client that did not come back or recover, or timed out.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+N="${1:-19000}"
+RUNS="${2:-3}"
+SHARDS="${SHARDS:-2}"
+PROCS="${PROCS:-2}"
+MISSED="${MISSED:-10}"
+DROP="${DROP:-1}"
+AWAY="${AWAY:-1}"
+RATE="${RATE:-20000}"
+INFLIGHT="${INFLIGHT:-2000}"
+CONFIG=bench/swload/reconnect.toml
+SECRET="switchboard-bench-secret"   # = token_hmac_secret_key in $CONFIG
+API_KEY="switchboard-bench-api-key" # = api_key in $CONFIG
+CHANNEL="hist:reconnect"
+OUT="$(mktemp -d /tmp/sb_reconnect.XXXXXX)"
+GW_PID=""
+SW_PID=""
+
+# stop PID: SIGTERM, up to 10 s, then SIGKILL; reaps it.
+stop() {
+  [[ -z "$1" ]] && return 0
+  kill "$1" 2>/dev/null || true
+  timeout 10 tail --pid="$1" -f /dev/null || kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+trap 'stop "$SW_PID"; stop "$GW_PID"' EXIT
+trap 'exit 130' INT TERM
+
+die() {
+  echo "reconnect.sh: $*" >&2
+  exit 1
+}
+
+((N >= 1 && RUNS >= 1)) || die "N and RUNS must be positive"
+((N / SHARDS < 19900 && N / PROCS < 19900)) || die "more than ~19,900 connections per shard or per swload worker"
+if [[ ! -x build/bin/switchboard || ! -x build/bin/swload ]]; then
+  timeout 1800 ops/build release --target switchboard --target swload
+fi
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_gateway LOG: sets GW_PID, PORT and OPS once the gateway is listening.
+start_gateway() {
+  PORT="$(free_port)"
+  OPS="$(free_port)"
+  build/bin/switchboard --config "$CONFIG" --shards "$SHARDS" --listen "127.0.0.1:$PORT" \
+    --ops-listen "127.0.0.1:$OPS" >"$1" 2>&1 &
+  GW_PID=$!
+  for _ in $(seq 200); do
+    grep -qs "switchboard listening" "$1" && return 0
+    kill -0 "$GW_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$1" >&2
+  die "switchboard did not start"
+}
+
+# swload_run LIMIT_S ARGS...: swload against the current gateway, bounded.
+swload_run() {
+  local limit="$1" rc=0
+  shift
+  timeout "$((limit + 30))" build/bin/swload --port "$PORT" --secret "$SECRET" --timeout "$limit" "$@" &
+  SW_PID=$!
+  wait "$SW_PID" || rc=$?
+  SW_PID=""
+  return "$rc"
+}
+
+echo "reconnect.sh: N=$N RUNS=$RUNS, $SHARDS shards, $PROCS swload workers, drop $DROP, $MISSED missed," \
+  "away ${AWAY}s, rate $RATE/s, inflight $INFLIGHT; output in $OUT"
+results="$OUT/results.jsonl"
+: >"$results"
+for run in $(seq "$RUNS"); do
+  log="$OUT/run$run"
+  start_gateway "$log.gateway"
+  swload_run 20 -n 1 --scenario idle --hold 0 --channel "$CHANNEL" >/dev/null 2>&1 || true
+  sleep 0.5
+  rc=0
+  swload_run 180 -n "$N" --procs "$PROCS" --rate "$RATE" --inflight "$INFLIGHT" --scenario reconnect \
+    --channel "$CHANNEL" --drop "$DROP" --missed "$MISSED" --away "$AWAY" --hold 2 --drain 10 \
+    --api-port "$OPS" --api-key "$API_KEY" --server-pid "$GW_PID" >"$log.out" 2>"$log.err" || rc=$?
+  stop "$GW_PID"
+  GW_PID=""
+  line="$(grep '^{"swload":' "$log.out" || true)"
+  if [[ -z "$line" ]]; then
+    echo "  run $run: no result (exit $rc); see $log.err" >&2
+    continue
+  fi
+  printf '%s\n' "${line%\}},\"run\":$run,\"exit\":$rc}" >>"$results"
+  python3 - "$line" "$run" "$rc" <<'EOF'
+import json, sys
+r = json.loads(sys.argv[1])
+x = r["reconnect"]
+rc = sys.argv[3]
+print(f"  run {sys.argv[2]}: {x['back']}/{x['dropped']} back in {x['time_to_all_back_s']:.3f} s "
+      f"({x['time_to_all_back_from_drop_s']:.3f} s from the drop), all recovered in {x['time_to_all_recovered_s']:.3f} s "
+      f"({x['time_to_all_recovered_from_drop_s']:.3f} s), {x['clients_per_s']:.0f} clients/s; gateway cpu "
+      f"{x['server_cpu_reconnect_s']:.2f} s = {x['server_cpu_us_per_client']:.1f} µs per client "
+      f"(drop {x['server_cpu_drop_s']:.2f} s); recovered {x['recovered']}/{x['missed_owed']}, not recovered "
+      f"{x['not_recovered']}, lost {r['lost']}, dup {r['dup']}, failed {r['failed']}"
+      + (f"  ** exit {rc} **" if rc != "0" else ""), flush=True)
+EOF
+done
+
+python3 - "$results" "$RUNS" <<'EOF'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+if not rows:
+    sys.exit("reconnect.sh: no run produced a result")
+metrics = [
+    ("time to all back, from the reconnect (s)", "time_to_all_back_s"),
+    ("time to all back, from the drop (s)", "time_to_all_back_from_drop_s"),
+    ("time to all recovered, from the reconnect (s)", "time_to_all_recovered_s"),
+    ("clients back per second", "clients_per_s"),
+    ("gateway CPU in the reconnect (s)", "server_cpu_reconnect_s"),
+    ("gateway CPU per client back (µs)", "server_cpu_us_per_client"),
+    ("gateway CPU from the drop to the reconnect (s)", "server_cpu_drop_s"),
+]
+print()
+print(f"{'median of ' + str(len(rows)) + ' runs':48} {'median':>10} {'min':>10} {'max':>10}")
+for name, key in metrics:
+    v = [r["reconnect"][key] for r in rows]
+    print(f"{name:48} {statistics.median(v):>10.3f} {min(v):>10.3f} {max(v):>10.3f}")
+bad = [r for r in rows if r["exit"] != 0]
+missing = int(sys.argv[2]) - len(rows)
+print(f"\n{len(rows)} runs, {len(bad)} with a client not back or not recovered, a lost message or a timeout"
+      + (f", {missing} without a result" if missing else ""))
+sys.exit(1 if bad or missing else 0)
+EOF
