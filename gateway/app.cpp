@@ -117,12 +117,12 @@ std::string routing_json(const routing::router* r) {
       R"("local_channels":{},"home_channels":{},"subscriptions":{},"publications_in":{},"publications_home":{},)"
       R"("publications_dropped":{},"frames_encoded":{},"deliveries":{},"mesh_refused":{},"history_publications":{},)"
       R"("history_bytes":{},"recoveries":{},"recoveries_failed":{},"presence_entries":{},)"
-      R"("history_evictions":{},"stream_gaps":{})",
+      R"("history_evictions":{},"stream_gaps":{},"presence_lost":{})",
       st.local_channels.get(), st.home_channels.get(), st.subscriptions.get(), st.publications_in.get(),
       st.publications_home.get(), st.publications_dropped.get(), st.frames_encoded.get(), st.deliveries.get(),
       st.mesh_refused.get(), st.history_publications.get(), st.history_bytes.get(), st.recoveries.get(),
       st.recoveries_failed.get(), st.presence_entries.get(), st.history_evictions.get(),
-      st.stream_gaps.get());
+      st.stream_gaps.get(), st.presence_lost.get());
 }
 
 std::string protocol_json(const centrifuge_handler* h) {

@@ -272,6 +272,9 @@ void routing_families(exposition& x, const std::vector<shard_view>& v) {
               "Publications this subscriber shard found missing from a channel's stream (forwards the mesh shed); "
               "positioned subscribers are disconnected with insufficient state.",
               v, field{&shard_view::rs, &routing::router_stats::stream_gaps});
+  x.per_shard("switchboard_presence_lost_total", counter_type,
+              "Joins/leaves dropped: the mesh refused them and this shard's resend backlog was full.", v,
+              field{&shard_view::rs, &routing::router_stats::presence_lost});
   x.per_shard("switchboard_presence_entries", gauge, "Clients in the presence of channels homed on this shard.", v,
               field{&shard_view::rs, &routing::router_stats::presence_entries});
   x.per_shard("switchboard_mesh_refused_total", counter_type, "Routing messages the mesh shed (ring and overflow full).",

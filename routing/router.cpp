@@ -527,9 +527,7 @@ void router::join(std::string_view channel, client_info who) {
   e->channel.assign(channel);
   e->info = std::move(who);
   e->has_info = true;
-  unsigned home = home_of(channel, _mesh.shards());
-  router* target = _all[home];
-  (void)send(home, [target, p = std::move(e)]() mutable { target->on_presence(std::move(p)); });
+  send_presence(std::move(e));
 }
 
 void router::leave(std::string_view channel, client_info who) {
@@ -538,9 +536,25 @@ void router::leave(std::string_view channel, client_info who) {
   e->channel.assign(channel);
   e->info = std::move(who);
   e->has_info = true;
-  unsigned home = home_of(channel, _mesh.shards());
+  send_presence(std::move(e));
+}
+
+void router::send_presence(publication_ptr event) {
+  // A join or leave the mesh refuses is not dropped (the home's presence
+  // would stay wrong for as long as the channel lives): it waits, and so does
+  // every later one, so the home still sees each channel's events in order.
+  if (_presence_backlog.empty() && try_send_presence(event)) return;
+  if (_presence_backlog.size() >= presence_backlog_limit) {
+    _stats.presence_lost.inc();
+    return;
+  }
+  _presence_backlog.push_back(std::move(event));
+}
+
+bool router::try_send_presence(const publication_ptr& event) {
+  unsigned home = home_of(event->channel, _mesh.shards());
   router* target = _all[home];
-  (void)send(home, [target, p = std::move(e)]() mutable { target->on_presence(std::move(p)); });
+  return send(home, [target, p = event]() mutable { target->on_presence(std::move(p)); });
 }
 
 void router::on_presence(publication_ptr event) {
@@ -592,6 +606,7 @@ presence_answer router::answer_presence(std::string_view channel, bool counts_on
 }
 
 void router::sweep_history() {
+  while (!_presence_backlog.empty() && try_send_presence(_presence_backlog.front())) _presence_backlog.pop_front();
   // Positions for the shards that missed forwards; what the mesh refuses
   // again waits for the next sweep.
   std::size_t keep = 0;

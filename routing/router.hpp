@@ -269,6 +269,7 @@ struct router_stats {
   counter presence_entries;   // clients in the presence of channels homed here
   counter history_evictions;  // channels whose history history_max_bytes dropped
   counter stream_gaps;        // publications a subscriber shard found missing (shed forwards)
+  counter presence_lost;      // joins/leaves dropped: the mesh refused them and the backlog was full
 };
 
 /// One shard's routing state. Shard thread only.
@@ -280,9 +281,10 @@ class router {
   router(unsigned shard_id, mesh& m, const std::vector<router*>& all, frame_pool& frames, push_encoder encode,
          const channel_rules* rules = nullptr, std::uint64_t history_max_bytes = 0);
 
-  /// Drops expired history and the records it kept alive, and tells
-  /// subscriber shards whose forwards the mesh shed where their streams
-  /// stand; the shard calls it about once a second.
+  /// Drops expired history and the records it kept alive, tells subscriber
+  /// shards whose forwards the mesh shed where their streams stand, and
+  /// resends the joins/leaves the mesh refused; the shard calls it about
+  /// once a second.
   void sweep_history();
   ~router();
   router(const router&) = delete;
@@ -357,6 +359,8 @@ class router {
   history_answer answer_history(std::string_view channel, const history_query& q);
   presence_answer answer_presence(std::string_view channel, bool counts_only);
   void on_presence(publication_ptr event);
+  void send_presence(publication_ptr event);
+  bool try_send_presence(const publication_ptr& event);
   void trim_history(home_channel* hc, std::int64_t now_ms);
   void drop_history_front(channel_history& h);
   void enforce_history_bound();
@@ -399,6 +403,10 @@ class router {
   // sweep_history sends each the stream's position so that a gap at the end
   // of a stream is found too (a later publication would show it anyway).
   std::vector<std::pair<compact_string, std::uint16_t>> _shed;
+  // Subscriber side: joins/leaves the mesh refused, oldest first; resent by
+  // sweep_history. Bounded: past the limit they are dropped and counted.
+  static constexpr std::size_t presence_backlog_limit = 1u << 20;
+  std::deque<publication_ptr> _presence_backlog;
   std::uint64_t _epoch_seed;
 };
 

@@ -539,6 +539,51 @@ TEST(router, shed_forwards_show_positioned_subscribers_a_gap) {
   c.on(1, [&](router&) { EXPECT_EQ(positioned.insufficient, 2); });
 }
 
+TEST(router, joins_and_leaves_the_mesh_refused_are_resent_in_order) {
+  // Tiny rings: while the home shard does not drain, shard 1's presence
+  // events pile up past the ring and the overflow. None may be lost, and
+  // each client's join must still come before its leave.
+  sb::routing::channel_options o;
+  o.presence = true;
+  sb::routing::channel_rules rules({}, {{"room", o}});
+  cluster c(2, &rules, 0, 4, 4);
+  const std::string ch = channel_homed_on(0, 2, "room:");
+  recorder keep;
+  c.on(1, [&](router& r) { r.subscribe(keep, ch); });
+  c.settle();
+  std::atomic<bool> release{false}, stalled{false};
+  asio::post(*c.ctxs[0], [&] {
+    stalled = true;
+    while (!release) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  });
+  while (!stalled) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  constexpr int n = 50;
+  c.on(1, [&](router& r) {
+    for (int i = 0; i < n; ++i) r.join(ch, client_info{"u" + std::to_string(i), "c" + std::to_string(i), {}, {}});
+    for (int i = 0; i < n; i += 2) r.leave(ch, client_info{"u" + std::to_string(i), "c" + std::to_string(i), {}, {}});
+  });
+  release = true;
+  c.settle();
+  EXPECT_GT(c.routers[1]->stats().mesh_refused.get(), 0u);
+  auto present = [&] {
+    std::atomic<int> got{-1};
+    c.on(1, [&](router& r) {
+      EXPECT_TRUE(router::query_presence(r.shard_mesh(), r.id(), r.all(), ch, true,
+                                         [&](presence_answer&& a) { got = static_cast<int>(a.num_clients); }));
+    });
+    while (got < 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    return got.load();
+  };
+  EXPECT_LT(present(), n / 2);  // some are still waiting on shard 1
+  for (int round = 0; round < 100 && c.routers[1]->stats().mesh_refused.get() > 0; ++round) {
+    c.on(1, [](router& r) { r.sweep_history(); });
+    c.settle();
+    if (present() == n / 2) break;
+  }
+  EXPECT_EQ(present(), n / 2);
+  EXPECT_EQ(c.routers[1]->stats().presence_lost.get(), 0u);
+}
+
 TEST(router, join_and_leave_go_only_to_subscriptions_that_take_them) {
   sb::routing::channel_options o;
   o.presence = true;
