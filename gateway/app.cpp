@@ -321,7 +321,8 @@ int run_gateway(const config& cfg) {
   const std::string node_uid = fmt::format("\"{:08x}{:08x}\"", std::random_device{}(), std::random_device{}());
   server_api api({&cfg, &shard_mesh, &routers, &handlers, &proto_opts.rules, [&] {
                     return node_info_json(shards, node_uid, proto_opts.version, started_at);
-                  }});
+                  },
+                  &main_ctx});
   if (cfg.api_key == "switchboard-dev-api-key-change-me") {
     log::warn("api_key is the development key from ops/switchboard.toml: replace it before exposing the ops port");
   }
@@ -390,7 +391,7 @@ int run_gateway(const config& cfg) {
   });
   ops_server.route("/metrics", [&](const ops::http_request&, ops::http_response& res) {
     res.content_type = std::string(metrics_content_type);
-    res.body = metrics_text(shards, shard_mesh, per_shard_fds, proto_opts.version);
+    res.body = metrics_text(shards, shard_mesh, per_shard_fds, proto_opts.version) + api.metrics_text();
   });
   // Set (main thread) when shutdown starts; /readyz then answers 503.
   bool shutting_down = false;

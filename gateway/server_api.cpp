@@ -7,11 +7,15 @@
 #include "routing/router.hpp"
 #include "session/centrifuge_json.hpp"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <fmt/core.h>
 #include <openssl/crypto.h>
 #include <simdjson.h>
 
 #include <array>
+#include <charconv>
+#include <optional>
 #include <map>
 #include <unordered_map>
 
@@ -237,6 +241,26 @@ command parse_command(method m, dom::element params) {
   return c;
 }
 
+// Adds one shard's "<length> <name> <count>\n" entries to `merged`. False
+// on anything malformed (never an exception).
+bool merge_channel_counts(std::string_view rest, std::map<std::string, std::uint64_t, std::less<>>& merged) {
+  auto number = [&rest](std::uint64_t& v, char end) {
+    auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), v);
+    if (ec != std::errc() || ptr == rest.data() + rest.size() || *ptr != end) return false;
+    rest.remove_prefix(static_cast<std::size_t>(ptr - rest.data()) + 1);
+    return true;
+  };
+  while (!rest.empty()) {
+    std::uint64_t len = 0, n = 0;
+    if (!number(len, ' ') || len >= rest.size() || rest[len] != ' ') return false;
+    std::string_view name = rest.substr(0, len);
+    rest.remove_prefix(len + 1);
+    if (!number(n, '\n')) return false;
+    merged[std::string(name)] += n;
+  }
+  return true;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -244,7 +268,12 @@ command parse_command(method m, dom::element params) {
 struct server_api::impl {
   using done_fn = std::function<void(std::string)>;  // one {"result":..} or {"error":..} object
 
-  explicit impl(wiring w) : wire(std::move(w)), m(*wire.shard_mesh) {}
+  explicit impl(wiring w) : wire(std::move(w)), m(*wire.shard_mesh) {
+    if (wire.main_ctx) {
+      expiry.emplace(*wire.main_ctx);
+      arm_expiry();
+    }
+  }
 
   wiring wire;
   mesh& m;
@@ -254,9 +283,16 @@ struct server_api::impl {
   // is erased when complete, so a late answer finds nothing.
   struct pending {
     unsigned waiting = 0;
-    std::vector<std::string> parts;  // per shard (fan-out) or per channel (broadcast)
+    std::vector<std::string> parts;  // per shard (fan-out) or per channel (broadcast); "!": none came
     std::function<void(std::vector<std::string>&)> finish;
+    std::chrono::steady_clock::time_point deadline;
   };
+  // A part a shard never sent (the mesh shed the task or its answer) is
+  // given up after this; the call completes with what it has, the missing
+  // parts as "!" (overload, 111).
+  static constexpr std::chrono::seconds call_timeout{10};
+  std::optional<boost::asio::steady_timer> expiry;
+  std::uint64_t timed_out = 0;
   std::unordered_map<std::uint64_t, pending> calls;
   struct outcome {
     std::uint64_t ok = 0, error = 0;
@@ -271,9 +307,41 @@ struct server_api::impl {
     std::uint64_t id = ++next_call;
     pending& p = calls[id];
     p.waiting = static_cast<unsigned>(parts);
-    p.parts.resize(parts);
+    p.parts.assign(parts, "!");  // until the part comes
     p.finish = std::move(finish);
+    p.deadline = std::chrono::steady_clock::now() + call_timeout;
     return id;
+  }
+
+  void arm_expiry() {
+    expiry->expires_after(std::chrono::seconds(1));
+    expiry->async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      expire_calls();
+      arm_expiry();
+    });
+  }
+
+  void expire_calls() {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<std::uint64_t> late;
+    for (const auto& [id, p] : calls) {
+      if (p.deadline <= now) late.push_back(id);
+    }
+    for (std::uint64_t id : late) {
+      auto it = calls.find(id);
+      if (it == calls.end()) continue;
+      ++timed_out;
+      auto finish = std::move(it->second.finish);
+      auto parts = std::move(it->second.parts);
+      calls.erase(it);
+      finish(parts);
+    }
+  }
+
+  // A one-part call's reply: the part, or overload when it never came.
+  static std::string single_reply(std::string& part) {
+    return part == "!" ? error_object(ec::too_many_requests, "too many requests") : std::move(part);
   }
 
   // Main thread: one answer of call `id`.
@@ -294,7 +362,7 @@ struct server_api::impl {
     bool sent = m.invoke_on(m.main_dest(), [this, id, index, p = std::move(part)]() mutable {
       on_part(id, index, std::move(p));
     });
-    (void)sent;  // shed only when the main thread is far behind; the call then never completes
+    (void)sent;  // shed only when the main thread is far behind; the call then times out (expire_calls)
   }
 
   // Runs work(shard) on every shard; finish(parts) on the main thread once
@@ -336,7 +404,7 @@ struct server_api::impl {
     if (!c.error.empty()) return done(error_object(ec::bad_request, c.error));
     switch (c.m) {
       case method::publish: {
-        std::uint64_t id = open_call(1, [done](std::vector<std::string>& parts) { done(std::move(parts[0])); });
+        std::uint64_t id = open_call(1, [done](std::vector<std::string>& parts) { done(single_reply(parts[0])); });
         return publish(c.channel, c.data, id, 0);
       }
       case method::broadcast: {
@@ -344,7 +412,7 @@ struct server_api::impl {
           std::string out = R"({"result":{"responses":[)";
           for (std::size_t i = 0; i < parts.size(); ++i) {
             if (i) out += ',';
-            out += parts[i];
+            out += single_reply(parts[i]);
           }
           done(out + "]}}");
         });
@@ -355,6 +423,14 @@ struct server_api::impl {
       case method::unsubscribe:
       case method::disconnect:
       case method::refresh: {
+        if (c.m == method::subscribe) {
+          // The checks a client's own subscribe gets (the namespace's
+          // permissions do not apply: the backend decides).
+          if (wire.rules->check_name(c.channel) != routing::name_check::ok) {
+            return done(error_object(ec::bad_request, "bad request"));
+          }
+          if (!wire.rules->resolve(c.channel)) return done(error_object(ec::unknown_channel, "unknown channel"));
+        }
         // Every shard may hold connections of the user.
         command copy = c;
         return fan_out(
@@ -381,28 +457,20 @@ struct server_api::impl {
         std::string pattern = c.pattern;
         return fan_out(
             [this, pattern](unsigned s) -> std::string {
-              // "name\tcount\n" lines of this shard's channels.
+              // "<name length> <name> <count>\n" per channel of this shard:
+              // a name may hold any byte.
               std::string out;
               (*wire.routers)[s]->for_each_local_channel([&](std::string_view name, std::uint32_t n) {
                 if (!pattern.empty() && !glob(pattern, name)) return;
-                out.append(name);
-                out += '\t';
-                out += std::to_string(n);
-                out += '\n';
+                out += fmt::format("{} {} {}\n", name.size(), name, n);
               });
               return out;
             },
             [done](std::vector<std::string>& parts) {
               std::map<std::string, std::uint64_t, std::less<>> merged;
               for (const auto& p : parts) {
-                std::string_view rest = p == "!" ? std::string_view() : std::string_view(p);
-                while (!rest.empty()) {
-                  auto nl = rest.find('\n');
-                  std::string_view line = rest.substr(0, nl);
-                  rest.remove_prefix(nl + 1);
-                  auto tab = line.find('\t');
-                  merged[std::string(line.substr(0, tab))] += std::stoull(std::string(line.substr(tab + 1)));
-                }
+                if (p == "!") return done(error_object(ec::too_many_requests, "too many requests"));
+                if (!merge_channel_counts(p, merged)) return done(error_object(ec::internal, "internal server error"));
               }
               std::string out = R"({"result":{"channels":{)";
               bool first = true;
@@ -431,7 +499,7 @@ struct server_api::impl {
         q.reverse = c.reverse;
         q.remove = c.m == method::history_remove;
         bool remove = q.remove;
-        std::uint64_t id = open_call(1, [done](std::vector<std::string>& parts) { done(std::move(parts[0])); });
+        std::uint64_t id = open_call(1, [done](std::vector<std::string>& parts) { done(single_reply(parts[0])); });
         bool ok = routing::router::query_history(
             m, m.main_source(), *wire.routers, c.channel, std::move(q), [this, id, remove](routing::history_answer&& a) {
               // On the home shard: the JSON is made here, the main thread only sends it.
@@ -461,7 +529,7 @@ struct server_api::impl {
         }
         if (!wire.rules->resolve(c.channel)) return done(error_object(ec::unknown_channel, "unknown channel"));
         bool counts_only = c.m == method::presence_stats;
-        std::uint64_t id = open_call(1, [done](std::vector<std::string>& parts) { done(std::move(parts[0])); });
+        std::uint64_t id = open_call(1, [done](std::vector<std::string>& parts) { done(single_reply(parts[0])); });
         bool ok = routing::router::query_presence(
             m, m.main_source(), *wire.routers, c.channel, counts_only,
             [this, id, counts_only](routing::presence_answer&& a) {
@@ -635,10 +703,39 @@ void server_api::handle(const ops::http_request& req, ops::http_reply reply) {
   a.run_batch(std::move(cmds), parallel, std::move(done));
 }
 
+std::string server_api::metrics_text() const {
+  const impl& a = *_impl;
+  std::string out =
+      "# HELP switchboard_api_requests_total Server API requests by method and outcome (error: a Centrifugo error "
+      "object or a 400 for malformed JSON).\n"
+      "# TYPE switchboard_api_requests_total counter\n";
+  for (std::size_t i = 0; i < method_names.size(); ++i) {
+    out += fmt::format("switchboard_api_requests_total{{method=\"{}\",outcome=\"ok\"}} {}\n", method_names[i],
+                       a.counts[i].ok);
+    out += fmt::format("switchboard_api_requests_total{{method=\"{}\",outcome=\"error\"}} {}\n", method_names[i],
+                       a.counts[i].error);
+  }
+  out += fmt::format(
+      "# HELP switchboard_api_rejected_total Server API requests refused before a method ran.\n"
+      "# TYPE switchboard_api_rejected_total counter\n"
+      "switchboard_api_rejected_total{{reason=\"unauthorized\"}} {}\n"
+      "switchboard_api_rejected_total{{reason=\"bad_request\"}} {}\n"
+      "switchboard_api_rejected_total{{reason=\"not_found\"}} {}\n"
+      "# HELP switchboard_api_pending Server API calls waiting for shards.\n"
+      "# TYPE switchboard_api_pending gauge\n"
+      "switchboard_api_pending {}\n"
+      "# HELP switchboard_api_timed_out_total Server API calls answered after 10 s without every shard's part "
+      "(overload: the mesh shed a task or its answer).\n"
+      "# TYPE switchboard_api_timed_out_total counter\n"
+      "switchboard_api_timed_out_total {}\n",
+      a.unauthorized, a.bad_request, a.not_found, a.calls.size(), a.timed_out);
+  return out;
+}
+
 std::string server_api::stats_json() const {
   const impl& a = *_impl;
-  std::string out = fmt::format(R"("unauthorized":{},"bad_request":{},"not_found":{},"pending":{})", a.unauthorized,
-                                a.bad_request, a.not_found, a.calls.size());
+  std::string out = fmt::format(R"("unauthorized":{},"bad_request":{},"not_found":{},"pending":{},"timed_out":{})",
+                                a.unauthorized, a.bad_request, a.not_found, a.calls.size(), a.timed_out);
   for (std::size_t i = 0; i < method_names.size(); ++i) {
     out += fmt::format(R"(,"{}":{{"ok":{},"error":{}}})", method_names[i], a.counts[i].ok, a.counts[i].error);
   }

@@ -22,6 +22,12 @@
 
 namespace sb {
 
+}  // namespace sb
+namespace boost::asio {
+class io_context;
+}
+namespace sb {
+
 class mesh;
 class centrifuge_handler;
 struct config;
@@ -40,6 +46,9 @@ class server_api {
     const routing::channel_rules* rules = nullptr;
     /// The node's figures for `info` (a JSON object), main thread.
     std::function<std::string()> node_info;
+    /// The main thread's loop: a timer answers calls whose shards never did
+    /// (an answer the mesh shed under overload). Null: no such timer.
+    boost::asio::io_context* main_ctx = nullptr;
   };
 
   explicit server_api(wiring w);
@@ -55,6 +64,12 @@ class server_api {
 
   /// Requests by method and outcome, as JSON members ("publish":{"ok":N,...}).
   std::string stats_json() const;
+
+  /// The same figures as Prometheus metric families (appended to /metrics):
+  /// switchboard_api_requests_total{method,outcome},
+  /// switchboard_api_rejected_total{reason}, switchboard_api_pending,
+  /// switchboard_api_timed_out_total.
+  std::string metrics_text() const;
 
   struct impl;
 

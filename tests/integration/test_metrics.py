@@ -21,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 from cfclient import Client, hs256_token  # noqa: E402
@@ -33,8 +34,10 @@ IO_TIMEOUT = 10
 CHANNEL = "chat:metrics"
 CLIENTS = 4
 
+API_KEY = "metrics-test-api-key"
 CONFIG = f"""
 token_hmac_secret_key = "{SECRET}"
+api_key = "{API_KEY}"
 [[namespaces]]
 name = "chat"
 allow_subscribe_for_client = true
@@ -127,6 +130,17 @@ def check_connections_match_stats(gw, samples):
         check(sum(got.values()) == st[state], f"{state}: metrics {sum(got.values())} vs stats {st[state]}")
 
 
+def api(gw, method, params, key=API_KEY):
+    """POST /api/<method>: (status, parsed JSON body or None)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{gw.ops_port}/api/{method}", data=json.dumps(params).encode(),
+                                 headers={"X-API-Key": key} if key else {}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=IO_TIMEOUT) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, None
+
+
 def test_metrics_lint_counters_and_readiness():
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
         f.write(CONFIG)
@@ -162,6 +176,12 @@ def test_metrics_lint_counters_and_readiness():
             clients[0].call(3, "publish", {"channel": CHANNEL, "data": {"n": 1}})
             for c in clients:
                 c.wait(lambda m: m.get("push", {}).get("channel") == CHANNEL, "the publication push")
+            # Server API: one publish that works, one to an unknown
+            # namespace (a Centrifugo error), one without the key.
+            check(api(gw, "publish", {"channel": "chat:api", "data": 1}) == (200, {"result": {}}), "API publish")
+            status, reply = api(gw, "publish", {"channel": "nope:x", "data": 1})
+            check(status == 200 and reply["error"]["code"] == 102, f"API publish to an unknown namespace: {reply}")
+            check(api(gw, "info", {}, key="")[0] == 401, "API without the key")
 
             text = metrics(gw)
             lint(text)
@@ -181,6 +201,10 @@ def test_metrics_lint_counters_and_readiness():
                 ("switchboard_publications_in_total", ()): 1,
                 ("switchboard_publications_home_total", ()): 1,
                 ("switchboard_deliveries_total", ()): CLIENTS,
+                ("switchboard_api_requests_total", (("method", "publish"), ("outcome", "ok"))): 1,
+                ("switchboard_api_requests_total", (("method", "publish"), ("outcome", "error"))): 1,
+                ("switchboard_api_requests_total", (("method", "info"),)): 0,
+                ("switchboard_api_rejected_total", (("reason", "unauthorized"),)): 1,
             }
             for (name, labels), want in moved.items():
                 got = total(after, name, **dict(labels)) - total(before, name, **dict(labels))

@@ -55,6 +55,12 @@ test('HTTP errors: no key, wrong key 401; apikey header; GET 405; unknown method
   assert.deepEqual((await api('publish', { channel: 'nope:x', data: 1 })).body.error.code, 102);
   assert.deepEqual((await api('broadcast', { channels: [], data: 1 })).body.error.code, 107);
   assert.deepEqual((await api('disconnect', {})).body.error.code, 107);
+  // Server-side subscribe checks the channel as a client's subscribe does
+  // (a name with a tab once crashed the `channels` merge).
+  assert.deepEqual((await api('subscribe', { user: 'alice', channel: 'nope:y' })).body.error.code, 102);
+  assert.deepEqual((await api('subscribe', { user: 'alice', channel: 'chat:x\ty' })).body.error.code, 107);
+  assert.deepEqual((await api('subscribe', { user: 'alice', channel: 'has space' })).body.error.code, 107);
+  assert.equal((await api('channels', {})).status, 200);
   for (const m of ['presence', 'presence_stats', 'history', 'history_remove']) {
     assert.equal((await api(m, { channel: 'chat:x' })).body.error.code, 108, m);
   }
