@@ -189,6 +189,40 @@ test('join/leave pushes: only to subscriptions that ask, or to all with force_pu
   }
 });
 
+test('a client that stops answering pings is timed out by the server: its leave is pushed and presence drops it', async () => {
+  // BASE_CONFIG pings every 2 s and waits 2 s for the pong.
+  const g = await startGateway({
+    shards: 2,
+    config: configWith(`api_key = "${KEY}"`) + `
+[[namespaces]]
+name = "room"
+allow_subscribe_for_client = true
+presence = true
+join_leave = true
+`,
+  });
+  const watcher = await RawClient.open(g.url);
+  const silent = await RawClient.open(g.url, { autoPong: false });
+  try {
+    await watcher.connect(connToken('pt-watcher'));
+    assert.ok((await watcher.command({ subscribe: { channel: 'room:pt', join_leave: true } })).subscribe);
+    const silentId = (await silent.connect(connToken('pt-silent'))).client;
+    assert.ok((await silent.command({ subscribe: { channel: 'room:pt' } })).subscribe);
+    await watcher.waitFor((m) => m.push?.join?.info.client === silentId, 'the silent client joins');
+    const closed = await silent.expectClose('no-pong disconnect', 3 * T);
+    assert.equal(closed.code, 3012, JSON.stringify(closed));  // Centrifuge "no pong"
+    await watcher.waitFor((m) => m.push?.leave?.info.client === silentId, 'its leave');
+    const r = await fetch(`http://127.0.0.1:${g.opsPort}/api/presence_stats`, {
+      method: 'POST', headers: { 'X-API-Key': KEY }, body: JSON.stringify({ channel: 'room:pt' }),
+    });
+    assert.deepEqual((await r.json()).result, { num_clients: 1, num_users: 1 });
+  } finally {
+    watcher.close();
+    silent.close();
+    await g.stop();
+  }
+});
+
 test('presence on a namespace without it: 108', async () => {
   const r = await fetch(`http://127.0.0.1:${gw.opsPort}/api/presence`, {
     method: 'POST', headers: { 'X-API-Key': KEY }, body: JSON.stringify({ channel: 'chat:x' }),
