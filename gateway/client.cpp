@@ -111,15 +111,10 @@ std::array<char, 36> client::id_text() const noexcept {
 
 std::string_view client_user(const client& c) noexcept { return c.user; }
 
-// Whether clients may recover on `channel`: its namespace keeps history and
-// recovery is on (forced, or allowed for clients that ask).
-bool recoverable_channel(const routing::channel_rules& rules, std::string_view channel) {
-  const routing::channel_options* o = rules.resolve(channel);
-  return o && o->history_size > 0 && o->history_ttl.count() > 0 && (o->force_recovery || o->allow_recovery);
-}
-
-// How a subscription follows its channel. As in Centrifugo, positioning
-// needs history and comes with recovery; join/leave pushes go to the
+// How a subscription follows its channel, as Centrifugo decides it:
+// recovery and positioning need history; each is on when the namespace
+// forces it, or allows it and the client asks (`recoverable`, `positioned`
+// in subscribe); recovery implies positioning. Join/leave pushes go to the
 // subscriptions that ask for them (or to all with force_push_join_leave).
 // `req` is null for server-side subscriptions, which cannot ask.
 routing::subscribe_flags subscription_flags(const routing::channel_rules& rules, std::string_view channel,
@@ -128,8 +123,8 @@ routing::subscribe_flags subscription_flags(const routing::channel_rules& rules,
   const routing::channel_options* o = rules.resolve(channel);
   if (!o) return f;
   bool history = o->history_size > 0 && o->history_ttl.count() > 0;
-  f.positioned = history && (o->force_positioning || recoverable_channel(rules, channel) ||
-                             (o->allow_positioning && req && req->positioned));
+  f.recoverable = history && (o->force_recovery || (o->allow_recovery && req && req->recoverable));
+  f.positioned = history && (o->force_positioning || f.recoverable || (o->allow_positioning && req && req->positioned));
   f.join_leave = o->join_leave && (o->force_push_join_leave || (req && req->join_leave));
   return f;
 }
@@ -176,7 +171,7 @@ void client::on_subscribed(routing::subscription& s, const routing::position& po
     out.clear();
     proto::subscribe_result r;
     thread_local std::vector<proto::publication_view> views;
-    fill_subscribe_result(r, pos, recoverable_channel(h._opts.rules, s.name()), s.positioned, views);
+    fill_subscribe_result(r, pos, s.recoverable, s.positioned, views);
     proto::encode_subscribe_reply(out, s.owner_tag, r);
     s.owner_tag = 0;
     h.reply_frame(*this);
@@ -195,7 +190,7 @@ void client::push_subscribed(routing::subscription& s, const routing::position& 
   proto::subscribe_push p;
   p.offset = pos.offset;
   p.epoch = pos.epoch;
-  p.recoverable = recoverable_channel(h._opts.rules, s.name());
+  p.recoverable = s.recoverable;
   p.positioned = s.positioned;
   proto::encode_subscribe_push(h._out, s.name(), p);
   h.reply_frame(*this);
@@ -694,7 +689,7 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
       }
       // Recovery: the client knew this stream at {offset, epoch} and asks
       // for what it missed; the home answers in stream order.
-      bool recoverable = recoverable_channel(_opts.rules, req.channel);
+      bool recoverable = subscription_flags(_opts.rules, req.channel, &req).recoverable;
       routing::recovery_request rec{req.offset, req.epoch};
       routing::subscription* sub = subscribe_client(c, req.channel, recoverable && req.recover ? &rec : nullptr, &req);
       if (!sub) {

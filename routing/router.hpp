@@ -103,8 +103,9 @@ struct recovery_request {
 /// How a subscription follows its channel (the namespace's options and the
 /// client's request, decided by gateway/).
 struct subscribe_flags {
-  bool positioned = false;  // told of gaps in the stream (on_insufficient_state)
-  bool join_leave = false;  // receives join and leave pushes
+  bool positioned = false;   // told of gaps in the stream (on_insufficient_state)
+  bool join_leave = false;   // receives join and leave pushes
+  bool recoverable = false;  // may recover (the router does not read it; its owner does)
 };
 
 /// A local subscriber (the client state of a session, in gateway/).
@@ -132,7 +133,7 @@ class subscriber {
 class subscription : public boost::intrusive::list_base_hook<> {
  public:
   subscription(local_channel* c, subscriber* o, subscribe_flags f)
-      : channel(c), owner(o), positioned(f.positioned), join_leave(f.join_leave) {}
+      : channel(c), owner(o), positioned(f.positioned), join_leave(f.join_leave), recoverable(f.recoverable) {}
   local_channel* channel;
   subscriber* owner;       // null once cancelled while pending
   // The owner's fields; the router never reads them. The owner chains its
@@ -144,6 +145,7 @@ class subscription : public boost::intrusive::list_base_hook<> {
   bool recovering : 1 = false;  // waits for the home's answer to its recovery request
   bool positioned : 1;          // subscribe_flags
   bool join_leave : 1;
+  bool recoverable : 1;
   /// The channel's name (valid while the subscription exists).
   std::string_view name() const noexcept;
 };

@@ -40,6 +40,13 @@ history_ttl = "300s"
 allow_positioning = true
 
 [[namespaces]]
+name = "mayrec"
+allow_subscribe_for_client = true
+history_size = 10
+history_ttl = "300s"
+allow_recovery = true
+
+[[namespaces]]
 name = "short"
 allow_subscribe_for_client = true
 history_size = 3
@@ -143,6 +150,11 @@ test('positioning: forced, asked for where allowed, implied by recovery, never w
     const recovering = await sub({ channel: 'hist:pos' });
     assert.deepEqual([recovering.positioned, recovering.recoverable], [true, true]);
     assert.ok(!(await sub({ channel: 'chat:pos', positioned: true })).positioned, 'no history: no positioning');
+    // allow_recovery: recoverable (and so positioned) only when asked for.
+    const notAsked = await sub({ channel: 'mayrec:a' });
+    assert.deepEqual([!!notAsked.recoverable, !!notAsked.positioned], [false, false], JSON.stringify(notAsked));
+    const asked = await sub({ channel: 'mayrec:b', recoverable: true });
+    assert.deepEqual([asked.recoverable, asked.positioned], [true, true], JSON.stringify(asked));
   } finally {
     c.close();
   }
