@@ -48,7 +48,7 @@ bool find_method(std::string_view name, method& m) {
 // One API command with its parameters copied out of the request (a batch
 // runs its commands one after another, after the request's JSON is gone).
 struct command {
-  method m = method::info;
+  method m = method::count;  // count: no method (a batch entry that names none)
   std::string error;  // non-empty: the parameters were invalid (107)
   std::string channel;
   std::vector<std::string> channels;
@@ -565,6 +565,11 @@ struct server_api::impl {
   // Batch commands one after another (parallel: all at once), replies in
   // command order: {"result":{"replies":[{"publish":{}}, {"error":{..}}]}}.
   // Centrifugo's reply shape: each reply is keyed by its method, or "error".
+  void count_outcome(method m, const std::string& reply) {
+    auto& o = counts[static_cast<std::size_t>(m)];
+    ++(reply.compare(0, 9, R"({"error":)") == 0 ? o.error : o.ok);
+  }
+
   void run_batch(std::shared_ptr<std::vector<command>> cmds, bool parallel, done_fn done) {
     auto replies = std::make_shared<std::vector<std::string>>(cmds->size());
     auto finish = [cmds, replies, done] {
@@ -575,8 +580,10 @@ struct server_api::impl {
       }
       done(out + "]}}");
     };
-    // {"result":X} → {"<method>":X}; {"error":E} stays.
-    auto as_reply = [](const command& c, std::string r) {
+    // {"result":X} → {"<method>":X}; {"error":E} stays. Each command is
+    // counted under its own method too.
+    auto as_reply = [this](const command& c, std::string r) {
+      if (c.m != method::count) count_outcome(c.m, r);
       constexpr std::string_view result_prefix = R"({"result":)";
       if (r.compare(0, result_prefix.size(), result_prefix) != 0) return r;
       return "{" + json_string(method_names[static_cast<std::size_t>(c.m)]) + ":" + r.substr(result_prefix.size());
@@ -663,12 +670,8 @@ void server_api::handle(const ops::http_request& req, ops::http_reply reply) {
     ++o.error;
     return answer(400, error_object(ec::bad_request, "request body is not valid JSON"));
   }
-  auto count = [&a, m](const std::string& r) {
-    auto& o = a.counts[static_cast<std::size_t>(m)];
-    ++(r.compare(0, 9, R"({"error":)") == 0 ? o.error : o.ok);
-  };
-  auto done = [answer, count](std::string r) mutable {
-    count(r);
+  auto done = [answer, &a, m](std::string r) mutable {
+    a.count_outcome(m, r);
     answer(200, std::move(r));
   };
   if (m != method::batch) return a.run(parse_command(m, doc), std::move(done));

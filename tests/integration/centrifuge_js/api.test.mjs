@@ -150,6 +150,7 @@ test('batch: sequential replies in order, keyed by method; parallel too; counts 
   const c = await connect(gw.url, { token: connToken('dave') });
   try {
     const s = await subscribe(c, 'chat:batch');
+    const before = (await gw.stats()).api;
     const r = await ok('batch', {
       commands: [
         { publish: { channel: 'chat:batch', data: 1 } },
@@ -169,6 +170,10 @@ test('batch: sequential replies in order, keyed by method; parallel too; counts 
     assert.deepEqual(s.pubs, [1, 3, 4]);
     const st = await gw.stats();
     assert.ok(st.api.batch.ok >= 2 && st.api.publish.ok >= 50 && st.api.unauthorized >= 3, JSON.stringify(st.api));
+    // The commands inside the batches count under their own methods too
+    // (nothing else ran meanwhile: the tests of this file run one at a time).
+    assert.deepEqual([st.api.publish.ok - before.publish.ok, st.api.publish.error - before.publish.error,
+      st.api.info.ok - before.info.ok, st.api.batch.ok - before.batch.ok], [3, 1, 1, 2], JSON.stringify(st.api));
     assert.equal(st.api.pending, 0);
   } finally {
     closeAll([c]);
