@@ -2,6 +2,7 @@
 
 #include "gateway/client.hpp"
 #include "gateway/config.hpp"
+#include "gateway/server_api_parse.hpp"
 #include "routing/channel_rules.hpp"
 #include "routing/mesh.hpp"
 #include "routing/router.hpp"
@@ -14,7 +15,6 @@
 #include <simdjson.h>
 
 #include <array>
-#include <charconv>
 #include <optional>
 #include <map>
 #include <unordered_map>
@@ -26,47 +26,9 @@ namespace {
 namespace dom = simdjson::dom;
 namespace ec = proto::error_code;
 
-enum class method : std::uint8_t {
-  publish, broadcast, subscribe, unsubscribe, disconnect, refresh, presence, presence_stats, history,
-  history_remove, channels, info, batch, count
-};
-
-constexpr std::array<std::string_view, static_cast<std::size_t>(method::count)> method_names = {
-    "publish", "broadcast", "subscribe", "unsubscribe", "disconnect", "refresh", "presence",
-    "presence_stats", "history", "history_remove", "channels", "info", "batch"};
-
-bool find_method(std::string_view name, method& m) {
-  for (std::size_t i = 0; i < method_names.size(); ++i) {
-    if (method_names[i] == name) {
-      m = static_cast<method>(i);
-      return true;
-    }
-  }
-  return false;
-}
-
-// One API command with its parameters copied out of the request (a batch
-// runs its commands one after another, after the request's JSON is gone).
-struct command {
-  method m = method::count;  // count: no method (a batch entry that names none)
-  std::string error;  // non-empty: the parameters were invalid (107)
-  std::string channel;
-  std::vector<std::string> channels;
-  std::string data;  // raw JSON
-  std::string user;
-  std::string client;
-  std::string pattern;
-  std::uint16_t code = proto::disconnect_code::force_disconnect;
-  std::string reason = "force disconnect";
-  std::int64_t expire_at = 0;
-  bool expired = false;
-  // history
-  std::int32_t limit = 0;
-  bool has_since = false;
-  std::uint64_t since_offset = 0;
-  std::string since_epoch;
-  bool reverse = false;
-};
+using api::command;
+using api::method;
+using api::method_names;
 
 std::string json_string(std::string_view s) {
   std::string out;
@@ -76,189 +38,6 @@ std::string json_string(std::string_view s) {
 
 std::string error_object(std::uint32_t code, std::string_view message) {
   return fmt::format(R"({{"error":{{"code":{},"message":{}}}}})", code, json_string(message));
-}
-
-// Reads `key` as a string into out; false (and an error text) when present
-// with another type, or absent and required.
-bool get_string(dom::object obj, std::string_view key, std::string& out, bool required, std::string& error) {
-  dom::element e;
-  if (obj[key].get(e) != simdjson::SUCCESS) {
-    if (required) error = fmt::format("{} required", key);
-    return !required;
-  }
-  std::string_view v;
-  if (e.get(v) != simdjson::SUCCESS) {
-    error = fmt::format("{} must be a string", key);
-    return false;
-  }
-  if (required && v.empty()) {
-    error = fmt::format("{} required", key);
-    return false;
-  }
-  out.assign(v);
-  return true;
-}
-
-bool get_data(dom::object obj, command& c) {
-  dom::element e;
-  if (obj["data"].get(e) != simdjson::SUCCESS) {
-    c.error = "data required";
-    return false;
-  }
-  c.data = simdjson::minify(e);
-  return true;
-}
-
-// '*' matches any run of characters; everything else matches itself.
-bool glob(std::string_view p, std::string_view s) {
-  std::size_t pi = 0, si = 0, star = std::string_view::npos, mark = 0;
-  while (si < s.size()) {
-    if (pi < p.size() && p[pi] == '*') {
-      star = pi++;
-      mark = si;
-    } else if (pi < p.size() && p[pi] == s[si]) {
-      ++pi;
-      ++si;
-    } else if (star != std::string_view::npos) {
-      pi = star + 1;
-      si = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (pi < p.size() && p[pi] == '*') ++pi;
-  return pi == p.size();
-}
-
-command parse_command(method m, dom::element params) {
-  command c;
-  c.m = m;
-  dom::object obj;
-  if (params.get(obj) != simdjson::SUCCESS) {
-    c.error = "params must be an object";
-    return c;
-  }
-  switch (m) {
-    case method::publish:
-      if (get_string(obj, "channel", c.channel, true, c.error)) get_data(obj, c);
-      break;
-    case method::broadcast: {
-      dom::array arr;
-      if (obj["channels"].get(arr) != simdjson::SUCCESS) {
-        c.error = "channels required";
-        break;
-      }
-      for (dom::element ch : arr) {
-        std::string_view v;
-        if (ch.get(v) != simdjson::SUCCESS || v.empty()) {
-          c.error = "channels must be non-empty strings";
-          break;
-        }
-        c.channels.emplace_back(v);
-      }
-      if (c.error.empty() && c.channels.empty()) c.error = "channels required";
-      if (c.error.empty()) get_data(obj, c);
-      break;
-    }
-    case method::subscribe:
-    case method::unsubscribe:
-      if (get_string(obj, "user", c.user, true, c.error) && get_string(obj, "channel", c.channel, true, c.error)) {
-        get_string(obj, "client", c.client, false, c.error);
-      }
-      break;
-    case method::disconnect: {
-      if (!get_string(obj, "user", c.user, true, c.error) || !get_string(obj, "client", c.client, false, c.error)) break;
-      dom::object d;
-      if (obj["disconnect"].get(d) == simdjson::SUCCESS) {
-        std::uint64_t code = 0;
-        if (d["code"].get(code) != simdjson::SUCCESS || code < 3000 || code > 4999) {
-          c.error = "disconnect.code must be 3000-4999";
-          break;
-        }
-        c.code = static_cast<std::uint16_t>(code);
-        std::string reason;
-        if (!get_string(d, "reason", reason, false, c.error)) break;
-        if (reason.size() > 120) {
-          c.error = "disconnect.reason longer than 120 bytes";
-          break;
-        }
-        c.reason = reason;
-      }
-      break;
-    }
-    case method::refresh: {
-      if (!get_string(obj, "user", c.user, true, c.error) || !get_string(obj, "client", c.client, false, c.error)) break;
-      std::int64_t at = 0;
-      if (dom::element e; obj["expire_at"].get(e) == simdjson::SUCCESS && e.get(at) != simdjson::SUCCESS) {
-        c.error = "expire_at must be an integer";
-        break;
-      }
-      c.expire_at = at;
-      bool expired = false;
-      if (dom::element e; obj["expired"].get(e) == simdjson::SUCCESS && e.get(expired) != simdjson::SUCCESS) {
-        c.error = "expired must be a boolean";
-        break;
-      }
-      c.expired = expired;
-      break;
-    }
-    case method::history: {
-      if (!get_string(obj, "channel", c.channel, true, c.error)) break;
-      if (dom::element e; obj["limit"].get(e) == simdjson::SUCCESS) {
-        std::int64_t limit = 0;
-        if (e.get(limit) != simdjson::SUCCESS || limit < -1 || limit > 1'000'000) {
-          c.error = "limit must be an integer from -1";
-          break;
-        }
-        c.limit = static_cast<std::int32_t>(limit);
-      }
-      if (dom::object since; obj["since"].get(since) == simdjson::SUCCESS) {
-        c.has_since = true;
-        if (dom::element o; since["offset"].get(o) == simdjson::SUCCESS && o.get(c.since_offset) != simdjson::SUCCESS) {
-          c.error = "since.offset must be an unsigned integer";
-          break;
-        }
-        if (!get_string(since, "epoch", c.since_epoch, false, c.error)) break;
-      }
-      if (dom::element r; obj["reverse"].get(r) == simdjson::SUCCESS && r.get(c.reverse) != simdjson::SUCCESS) {
-        c.error = "reverse must be a boolean";
-      }
-      break;
-    }
-    case method::presence:
-    case method::presence_stats:
-    case method::history_remove:
-      get_string(obj, "channel", c.channel, true, c.error);
-      break;
-    case method::channels:
-      get_string(obj, "pattern", c.pattern, false, c.error);
-      break;
-    case method::info:
-    case method::batch:
-    case method::count:
-      break;
-  }
-  return c;
-}
-
-// Adds one shard's "<length> <name> <count>\n" entries to `merged`. False
-// on anything malformed (never an exception).
-bool merge_channel_counts(std::string_view rest, std::map<std::string, std::uint64_t, std::less<>>& merged) {
-  auto number = [&rest](std::uint64_t& v, char end) {
-    auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), v);
-    if (ec != std::errc() || ptr == rest.data() + rest.size() || *ptr != end) return false;
-    rest.remove_prefix(static_cast<std::size_t>(ptr - rest.data()) + 1);
-    return true;
-  };
-  while (!rest.empty()) {
-    std::uint64_t len = 0, n = 0;
-    if (!number(len, ' ') || len >= rest.size() || rest[len] != ' ') return false;
-    std::string_view name = rest.substr(0, len);
-    rest.remove_prefix(len + 1);
-    if (!number(n, '\n')) return false;
-    merged[std::string(name)] += n;
-  }
-  return true;
 }
 
 }  // namespace
@@ -461,7 +240,7 @@ struct server_api::impl {
               // a name may hold any byte.
               std::string out;
               (*wire.routers)[s]->for_each_local_channel([&](std::string_view name, std::uint32_t n) {
-                if (!pattern.empty() && !glob(pattern, name)) return;
+                if (!pattern.empty() && !api::glob(pattern, name)) return;
                 out += fmt::format("{} {} {}\n", name.size(), name, n);
               });
               return out;
@@ -470,7 +249,9 @@ struct server_api::impl {
               std::map<std::string, std::uint64_t, std::less<>> merged;
               for (const auto& p : parts) {
                 if (p == "!") return done(error_object(ec::too_many_requests, "too many requests"));
-                if (!merge_channel_counts(p, merged)) return done(error_object(ec::internal, "internal server error"));
+                if (!api::merge_channel_counts(p, merged)) {
+                  return done(error_object(ec::internal, "internal server error"));
+                }
               }
               std::string out = R"({"result":{"channels":{)";
               bool first = true;
@@ -565,8 +346,8 @@ struct server_api::impl {
   // Batch commands one after another (parallel: all at once), replies in
   // command order: {"result":{"replies":[{"publish":{}}, {"error":{..}}]}}.
   // Centrifugo's reply shape: each reply is keyed by its method, or "error".
-  void count_outcome(method m, const std::string& reply) {
-    auto& o = counts[static_cast<std::size_t>(m)];
+  void count_outcome(method which, const std::string& reply) {
+    auto& o = counts[static_cast<std::size_t>(which)];
     ++(reply.compare(0, 9, R"({"error":)") == 0 ? o.error : o.ok);
   }
 
@@ -658,7 +439,7 @@ void server_api::handle(const ops::http_request& req, ops::http_reply reply) {
   }
   std::string_view name = req.path.substr(std::string_view("/api/").size());
   method m;
-  if (!find_method(name, m)) {
+  if (!api::find_method(name, m)) {
     ++a.not_found;
     return answer(404, error_object(ec::method_not_found, "method not found"));
   }
@@ -674,36 +455,11 @@ void server_api::handle(const ops::http_request& req, ops::http_reply reply) {
     a.count_outcome(m, r);
     answer(200, std::move(r));
   };
-  if (m != method::batch) return a.run(parse_command(m, doc), std::move(done));
+  if (m != method::batch) return a.run(api::parse_command(m, doc), std::move(done));
 
-  dom::object obj;
-  dom::array list;
-  if (doc.get(obj) != simdjson::SUCCESS || obj["commands"].get(list) != simdjson::SUCCESS) {
-    return done(error_object(ec::bad_request, "commands required"));
-  }
-  auto cmds = std::make_shared<std::vector<command>>();
-  for (dom::element e : list) {
-    // {"publish": {...}} — one method per command.
-    dom::object one;
-    command c;
-    c.error = "each command is an object with one method";
-    if (e.get(one) == simdjson::SUCCESS && one.size() == 1) {
-      for (auto [key, params] : one) {
-        method cm;
-        if (!find_method(key, cm) || cm == method::batch) {
-          c.error = fmt::format("unknown method {}", key);
-        } else {
-          c = parse_command(cm, params);
-        }
-      }
-    }
-    cmds->push_back(std::move(c));
-  }
-  bool parallel = false;
-  if (dom::element p; obj["parallel"].get(p) == simdjson::SUCCESS && p.get(parallel) != simdjson::SUCCESS) {
-    return done(error_object(ec::bad_request, "parallel must be a boolean"));
-  }
-  a.run_batch(std::move(cmds), parallel, std::move(done));
+  api::batch b = api::parse_batch(doc);
+  if (!b.error.empty()) return done(error_object(ec::bad_request, b.error));
+  a.run_batch(std::make_shared<std::vector<command>>(std::move(b.commands)), b.parallel, std::move(done));
 }
 
 std::string server_api::metrics_text() const {

@@ -20,4 +20,6 @@ $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_http_upgrade.cpp session/h
 $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_jwt.cpp gateway/jwt.cpp -lsimdjson -lcrypto -o $out/fuzz_jwt
 $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_centrifuge_json.cpp session/centrifuge_json.cpp -lsimdjson \
   -o $out/fuzz_centrifuge_json
-echo "built: $out/fuzz_ws_decoder $out/fuzz_http_upgrade $out/fuzz_jwt $out/fuzz_centrifuge_json"
+$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_server_api.cpp gateway/server_api_parse.cpp -lsimdjson -lfmt \
+  -o $out/fuzz_server_api
+echo "built: $out/fuzz_ws_decoder $out/fuzz_http_upgrade $out/fuzz_jwt $out/fuzz_centrifuge_json $out/fuzz_server_api"
