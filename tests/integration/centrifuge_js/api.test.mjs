@@ -87,6 +87,10 @@ test('publish through the API reaches centrifuge-js subscribers on every shard, 
     const r = await ok('broadcast', { channels: ['chat:api', 'chat:api2'], data: { b: 1 } });
     assert.deepEqual(r.responses, [{ result: {} }, { result: {} }]);
     await waitUntil(() => other.pubs.length === 1 && subs.every((s) => s.pubs.length === 51), T, 'broadcast');
+    // A run of 2,000 '*' is one '*' (a long run once cost a shard
+    // |pattern| per channel); other patterns past 1024 bytes are refused.
+    assert.ok((await ok('channels', { pattern: '*'.repeat(2000) })).channels['chat:api']);
+    assert.equal((await api('channels', { pattern: 'a*'.repeat(600) })).body.error.code, 107);
     // channels: counts across shards, pattern filter.
     const ch = await ok('channels', {});
     assert.equal(ch.channels['chat:api'].num_clients, 24);
