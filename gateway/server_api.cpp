@@ -455,9 +455,9 @@ void server_api::handle(const ops::http_request& req, ops::http_reply reply) {
     a.count_outcome(m, r);
     answer(200, std::move(r));
   };
-  if (m != method::batch) return a.run(api::parse_command(m, doc), std::move(done));
+  if (m != method::batch) return a.run(api::parse_command(m, doc, body), std::move(done));
 
-  api::batch b = api::parse_batch(doc);
+  api::batch b = api::parse_batch(doc, body);
   if (!b.error.empty()) return done(error_object(ec::bad_request, b.error));
   a.run_batch(std::make_shared<std::vector<command>>(std::move(b.commands)), b.parallel, std::move(done));
 }

@@ -33,13 +33,111 @@ bool get_string(dom::object obj, std::string_view key, std::string& out, bool re
   return true;
 }
 
-bool get_data(dom::object obj, command& c) {
+// Raw JSON text, already validated by the DOM parse: spans of values as
+// written, so `data` reaches subscribers with its numbers and escapes as the
+// backend wrote them (as Centrifugo passes it through), minus whitespace.
+std::size_t skip_ws(std::string_view t, std::size_t i) {
+  while (i < t.size() && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r')) ++i;
+  return i;
+}
+
+// The index just past the value starting at t[i].
+std::size_t skip_value(std::string_view t, std::size_t i) {
+  int depth = 0;
+  do {
+    if (i >= t.size()) return t.size();
+    char ch = t[i];
+    if (ch == '"') {
+      for (++i; i < t.size() && t[i] != '"'; ++i) {
+        if (t[i] == '\\') ++i;
+      }
+      ++i;
+    } else if (ch == '{' || ch == '[') {
+      ++depth;
+      ++i;
+    } else if (ch == '}' || ch == ']') {
+      --depth;
+      ++i;
+    } else if (depth > 0) {
+      ++i;  // ',', ':', whitespace, scalars inside a container
+    } else {
+      while (i < t.size() && t[i] != ',' && t[i] != '}' && t[i] != ']' && t[i] != ' ' && t[i] != '\t' &&
+             t[i] != '\n' && t[i] != '\r') {
+        ++i;
+      }
+    }
+  } while (depth > 0);
+  return i;
+}
+
+// Calls f(raw key without quotes, raw value) for each member of the object
+// text t (stops when f returns true).
+template <typename F>
+void for_each_member(std::string_view t, F&& f) {
+  std::size_t i = skip_ws(t, 0);
+  if (i >= t.size() || t[i] != '{') return;
+  i = skip_ws(t, i + 1);
+  while (i < t.size() && t[i] == '"') {
+    std::size_t key_end = skip_value(t, i);
+    std::string_view key = t.substr(i + 1, key_end - i - 2);
+    i = skip_ws(t, key_end);
+    if (i >= t.size() || t[i] != ':') return;
+    std::size_t v = skip_ws(t, i + 1);
+    std::size_t v_end = skip_value(t, v);
+    if (f(key, t.substr(v, v_end - v))) return;
+    i = skip_ws(t, v_end);
+    if (i >= t.size() || t[i] != ',') return;
+    i = skip_ws(t, i + 1);
+  }
+}
+
+}  // namespace
+
+std::string_view raw_member(std::string_view object_text, std::string_view key) {
+  std::string_view found;
+  // The first member of that name, as the DOM's lookup finds it. A key
+  // written with escapes before it could be the same name: then nothing is
+  // found here (the caller falls back to the DOM's value).
+  for_each_member(object_text, [&](std::string_view k, std::string_view v) {
+    if (k.find('\\') != std::string_view::npos) return true;
+    if (k != key) return false;
+    found = v;
+    return true;
+  });
+  return found;
+}
+
+std::vector<std::string_view> raw_elements(std::string_view array_text) {
+  std::vector<std::string_view> out;
+  std::size_t i = skip_ws(array_text, 0);
+  if (i >= array_text.size() || array_text[i] != '[') return out;
+  i = skip_ws(array_text, i + 1);
+  while (i < array_text.size() && array_text[i] != ']') {
+    std::size_t end = skip_value(array_text, i);
+    out.push_back(array_text.substr(i, end - i));
+    i = skip_ws(array_text, end);
+    if (i < array_text.size() && array_text[i] == ',') i = skip_ws(array_text, i + 1);
+  }
+  return out;
+}
+
+namespace {
+
+bool get_data(dom::object obj, std::string_view raw, command& c) {
   dom::element e;
   if (obj["data"].get(e) != simdjson::SUCCESS) {
     c.error = "data required";
     return false;
   }
-  c.data = simdjson::minify(e);
+  if (std::string_view text = raw.empty() ? std::string_view() : raw_member(raw, "data"); !text.empty()) {
+    c.data.resize(text.size());
+    std::size_t n = 0;
+    if (simdjson::minify(text.data(), text.size(), c.data.data(), n) == simdjson::SUCCESS) {
+      c.data.resize(n);
+      return true;
+    }
+  }
+  c.data = simdjson::minify(e);  // no raw text (or a key written with escapes): re-encoded
   return true;
 }
 
@@ -55,7 +153,7 @@ bool find_method(std::string_view name, method& m) {
   return false;
 }
 
-command parse_command(method m, dom::element params) {
+command parse_command(method m, dom::element params, std::string_view raw) {
   command c;
   c.m = m;
   dom::object obj;
@@ -65,7 +163,7 @@ command parse_command(method m, dom::element params) {
   }
   switch (m) {
     case method::publish:
-      if (get_string(obj, "channel", c.channel, true, c.error)) get_data(obj, c);
+      if (get_string(obj, "channel", c.channel, true, c.error)) get_data(obj, raw, c);
       break;
     case method::broadcast: {
       dom::array arr;
@@ -82,7 +180,7 @@ command parse_command(method m, dom::element params) {
         c.channels.emplace_back(v);
       }
       if (c.error.empty() && c.channels.empty()) c.error = "channels required";
-      if (c.error.empty()) get_data(obj, c);
+      if (c.error.empty()) get_data(obj, raw, c);
       break;
     }
     case method::subscribe:
@@ -172,7 +270,7 @@ command parse_command(method m, dom::element params) {
   return c;
 }
 
-batch parse_batch(dom::element doc) {
+batch parse_batch(dom::element doc, std::string_view raw) {
   batch b;
   dom::object obj;
   dom::array list;
@@ -180,7 +278,12 @@ batch parse_batch(dom::element doc) {
     b.error = "commands required";
     return b;
   }
+  // The entries' texts, in step with the DOM's (none when unknown).
+  std::vector<std::string_view> raws = raw.empty() ? std::vector<std::string_view>() : raw_elements(raw_member(raw, "commands"));
+  if (raws.size() != list.size()) raws.assign(list.size(), {});
+  std::size_t index = 0;
   for (dom::element e : list) {
+    std::string_view entry = raws[index++];
     // {"publish": {...}} — one method per command.
     dom::object one;
     command c;
@@ -191,7 +294,13 @@ batch parse_batch(dom::element doc) {
         if (!find_method(key, cm) || cm == method::batch) {
           c.error = fmt::format("unknown method {}", key);
         } else {
-          c = parse_command(cm, params);
+          // The entry's one member's value.
+          std::string_view params_raw;
+          for_each_member(entry, [&](std::string_view, std::string_view v) {
+            params_raw = v;
+            return true;
+          });
+          c = parse_command(cm, params, params_raw);
         }
       }
     }

@@ -60,8 +60,10 @@ struct command {
 };
 
 /// The parameters of one call of method m (a request's body, or a batch
-/// entry's value). Never throws; invalid parameters set `error`.
-command parse_command(method m, simdjson::dom::element params);
+/// entry's value). `raw`, when given, is the JSON text `params` was parsed
+/// from: `data` is then taken as written (whitespace removed) instead of
+/// re-encoded. Never throws; invalid parameters set `error`.
+command parse_command(method m, simdjson::dom::element params, std::string_view raw = {});
 
 /// A batch request: {"commands":[{"<method>":{...}}, ...], "parallel":bool}.
 struct batch {
@@ -70,8 +72,14 @@ struct batch {
   bool parallel = false;
 };
 
-/// The body of a batch request.
-batch parse_batch(simdjson::dom::element doc);
+/// The body of a batch request (`raw`: its text, as for parse_command).
+batch parse_batch(simdjson::dom::element doc, std::string_view raw = {});
+
+/// In the text of a valid JSON object, the value of its first member named
+/// `key` (written without escapes), as written; empty when there is none.
+std::string_view raw_member(std::string_view object_text, std::string_view key);
+/// In the text of a valid JSON array, its elements as written.
+std::vector<std::string_view> raw_elements(std::string_view array_text);
 
 /// The `channels` pattern: '*' matches any run of characters; everything
 /// else matches itself.

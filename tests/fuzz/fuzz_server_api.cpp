@@ -102,6 +102,33 @@ void check_command(const api::command& c, api::method m) {
   }
 }
 
+bool same(const api::command& a, const api::command& b);
+
+// The DOM's re-encoding of a JSON text (the parse must succeed).
+std::string reencoded(const std::string& text) {
+  dom::element e;
+  check(checker().parse(simdjson::padded_string(text)).get(e) == simdjson::SUCCESS);
+  return simdjson::minify(e);
+}
+
+// The same command parsed with its raw text: every field equal, and data
+// the same JSON value written as the backend wrote it (no whitespace).
+void check_raw_twin(const api::command& dom_only, const api::command& with_raw) {
+  api::command a = dom_only, b = with_raw;
+  check(a.error == b.error);
+  if (!b.data.empty()) {
+    check(reencoded(b.data) == a.data);
+    for (char ch : b.data) check(ch != '\n' && ch != '\r');  // pushes are newline-delimited
+    std::string again(b.data.size(), '\0');
+    std::size_t n = 0;
+    check(simdjson::minify(b.data.data(), b.data.size(), again.data(), n) == simdjson::SUCCESS);
+    again.resize(n);
+    check(again == b.data);  // already minified
+  }
+  a.data = b.data;
+  check(same(a, b));
+}
+
 bool same(const api::command& a, const api::command& b) {
   return a.m == b.m && a.error == b.error && a.channel == b.channel && a.channels == b.channels &&
          a.data == b.data && a.user == b.user && a.client == b.client && a.pattern == b.pattern &&
@@ -121,9 +148,29 @@ void fuzz_request(api::method m, std::string_view rest) {
   std::string_view body = rest.empty() ? std::string_view("{}") : rest;
   dom::element doc;
   if (request_parser().parse(simdjson::padded_string(body)).get(doc) != simdjson::SUCCESS) return;
+  // What raw_member finds is the member the DOM's lookup finds; with no
+  // escaped key in the object it finds every member.
+  if (dom::object obj; doc.get(obj) == simdjson::SUCCESS) {
+    bool escaped_keys = false;
+    for (auto [key, value] : obj) {
+      (void)value;
+      for (char ch : key) escaped_keys = escaped_keys || static_cast<unsigned char>(ch) < 0x20 || ch == '"' || ch == '\\';
+    }
+    for (auto [key, value] : obj) {
+      (void)value;
+      dom::element first;
+      check(obj[key].get(first) == simdjson::SUCCESS);
+      std::string_view raw = api::raw_member(body, key);
+      if (!raw.empty()) check(reencoded(std::string(raw)) == simdjson::minify(first));
+      else check(escaped_keys || body.find('\\') != std::string_view::npos);
+    }
+  }
   if (m == api::method::batch) {
     api::batch b = api::parse_batch(doc);
-    check_batch(b);
+    api::batch with_raw = api::parse_batch(doc, body);
+    check_batch(b);  // with_raw is checked against it, command by command
+    check(b.error == with_raw.error && b.parallel == with_raw.parallel && b.commands.size() == with_raw.commands.size());
+    for (std::size_t i = 0; i < b.commands.size(); ++i) check_raw_twin(b.commands[i], with_raw.commands[i]);
     if (b.error.empty()) {
       dom::array list;
       check(doc["commands"].get(list) == simdjson::SUCCESS && b.commands.size() == list.size());
@@ -132,6 +179,8 @@ void fuzz_request(api::method m, std::string_view rest) {
   }
   api::command c = api::parse_command(m, doc);
   check_command(c, m);
+  api::command c_raw = api::parse_command(m, doc, body);
+  check_raw_twin(c, c_raw);
   // The same parameters as a batch's one command (doc is not used again:
   // the parser is free for the batch).
   std::string wrapped = R"({"commands":[{")";
@@ -142,6 +191,8 @@ void fuzz_request(api::method m, std::string_view rest) {
   if (request_parser().parse(simdjson::padded_string(wrapped)).get(doc) != simdjson::SUCCESS) return;  // too deep
   api::batch b = api::parse_batch(doc);
   check(b.error.empty() && b.commands.size() == 1 && same(b.commands[0], c));
+  api::batch b_raw = api::parse_batch(doc, wrapped);
+  check(b_raw.error.empty() && b_raw.commands.size() == 1 && same(b_raw.commands[0], c_raw));
 }
 
 std::string encode(const counts& merged) {

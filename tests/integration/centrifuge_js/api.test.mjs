@@ -150,6 +150,25 @@ test('disconnect a user (one client or all) with a code; refresh expired closes 
   }
 });
 
+test('publish data reaches subscribers as the backend wrote it (numbers, escapes), whitespace aside', async () => {
+  const c = await RawClient.open(gw.url);
+  try {
+    await c.connect(connToken('raw-data'));
+    assert.ok((await c.command({ subscribe: { channel: 'chat:rawdata' } })).subscribe);
+    const data = '{"price": 1.10, "big": 1e2, "text": "caf\\u00e9 \\"q\\"", "list": [ 1.0 , -0.0 ]}';
+    const written = '{"price":1.10,"big":1e2,"text":"caf\\u00e9 \\"q\\"","list":[1.0,-0.0]}';
+    assert.equal((await api('publish', null, { raw: `{ "channel": "chat:rawdata",\n  "data": ${data} }` })).status, 200);
+    assert.equal((await api('batch', null, {
+      raw: `{"commands": [ {"publish": {"data": ${data}, "channel": "chat:rawdata"}}, {"info": {}} ]}`,
+    })).status, 200);
+    const pushes = () => c.frames.filter((f) => f.includes('"chat:rawdata"') && f.includes('"pub"'));
+    await waitUntil(() => pushes().length === 2, T, 'both publications');
+    for (const f of pushes()) assert.ok(f.includes(`"data":${written}`), f);
+  } finally {
+    c.close();
+  }
+});
+
 test('batch: sequential replies in order, keyed by method; parallel too; counts in /stats', async () => {
   const c = await connect(gw.url, { token: connToken('dave') });
   try {
