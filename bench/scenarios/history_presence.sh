@@ -20,6 +20,8 @@
 # Every process started here is killed by PID on exit; every step is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=bench/scenarios/lib.sh
+source bench/scenarios/lib.sh
 
 RUNS="${1:-4}"
 PUB_RATE="${PUB_RATE:-5000}"
@@ -49,10 +51,6 @@ if [[ ! -x build/bin/switchboard || ! -x build/bin/swload ]]; then
   timeout 1800 ops/build release --target switchboard --target swload
 fi
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 CONFIG="$OUT/switchboard.toml"
 cat >"$CONFIG" <<EOF
 token_hmac_secret_key = "$SECRET"
@@ -81,32 +79,21 @@ EOF
 
 # start_gateway LOG: sets GW_PID, GW_PORT, GW_OPS once it listens.
 start_gateway() {
-  local log="$1" i
+  local log="$1"
   GW_PORT="$(free_port)"
   GW_OPS="$(free_port)"
   build/bin/switchboard --config "$CONFIG" --shards 2 --listen "127.0.0.1:$GW_PORT" \
     --ops-listen "127.0.0.1:$GW_OPS" >"$log" 2>&1 &
   GW_PID=$!
   PIDS+=("$GW_PID")
-  for i in $(seq 200); do
-    grep -qs listening "$log" && return 0
-    kill -0 "$GW_PID" 2>/dev/null || break
-    sleep 0.1
-  done
+  wait_listening "$log" "$GW_PID" && return 0
   echo "history_presence.sh: the gateway did not start:" >&2
   cat "$log" >&2
   exit 1
 }
 
 stop_gateway() {
-  local i
-  kill "$GW_PID" 2>/dev/null || true
-  for i in $(seq 100); do
-    kill -0 "$GW_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$GW_PID" 2>/dev/null && kill -9 "$GW_PID"
-  wait "$GW_PID" 2>/dev/null || true
+  stop_pid "$GW_PID"
   forget "$GW_PID"
 }
 

@@ -30,6 +30,8 @@
 # failed, a message was lost or a step timed out.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=bench/scenarios/lib.sh
+source bench/scenarios/lib.sh
 
 N="${1:-1000000}"
 HOLD="${HOLD:-60}"
@@ -57,19 +59,9 @@ RESTORE=()  # "key=old value" for every sysctl changed
 log() { printf '[%5ds] %s\n' "$((SECONDS - START))" "$*"; }
 
 cleanup() {
-  local p i kv
-  for p in "$SW_PID" "$GW_PID"; do
-    [[ -n "$p" ]] && kill "$p" 2>/dev/null || true
-  done
-  for p in "$SW_PID" "$GW_PID"; do
-    [[ -z "$p" ]] && continue
-    for i in $(seq 100); do
-      kill -0 "$p" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null
-    wait "$p" 2>/dev/null || true
-  done
+  local kv
+  stop_pid "$SW_PID"
+  stop_pid "$GW_PID"
   for kv in "${RESTORE[@]+"${RESTORE[@]}"}"; do
     sysctl -q -w "$kv" >/dev/null && echo "million.sh: restored $kv" || echo "million.sh: could not restore $kv" >&2
   done
@@ -127,9 +119,6 @@ raise_sysctl net.netfilter.nf_conntrack_max $((N * 22 / 10 + 65536))
 raise_sysctl net.ipv4.tcp_mem "1048576 1572864 2097152"
 raise_sysctl fs.file-max $((2 * N + 262144))
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 PORT="$(free_port)"
 OPS="$(free_port)"
 # Protocol pings every 300 s instead of 25 s: at 1M clients 25 s would be
@@ -166,12 +155,7 @@ print(v if isinstance(v, (int, float)) else -1)' "$1" "$2"; }
 
 build/bin/switchboard --config "$CONFIG" >"$OUT/switchboard.log" 2>&1 &
 GW_PID=$!
-for _ in $(seq 300); do
-  grep -qs "switchboard listening" "$OUT/switchboard.log" && break
-  kill -0 "$GW_PID" 2>/dev/null || break
-  sleep 0.1
-done
-grep -qs "switchboard listening" "$OUT/switchboard.log" || { cat "$OUT/switchboard.log" >&2; die "switchboard did not start"; }
+wait_listening "$OUT/switchboard.log" "$GW_PID" 300 || { cat "$OUT/switchboard.log" >&2; die "switchboard did not start"; }
 log "switchboard pid $GW_PID: clients 127.0.0.1:$PORT, ops 127.0.0.1:$OPS"
 
 # Warm-up: one client in and out, so one-off allocations are not charged to N.

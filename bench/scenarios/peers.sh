@@ -25,6 +25,8 @@
 # when any run had failed connections, lost messages or a timeout.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=bench/scenarios/lib.sh
+source bench/scenarios/lib.sh
 
 N=19000
 RUNS=2
@@ -79,14 +81,10 @@ if [[ ! -x "$BUN" ]]; then
   (cd bench/peers && timeout 600 npm ci --no-audit --no-fund)
 fi
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # start_server KIND LOG: sets SERVER_PID and SERVER_PORT once the server is
 # listening (a new LOG each time, so no earlier server's line is seen).
 start_server() {
-  local kind="$1" log="$2" i
+  local kind="$1" log="$2"
   SERVER_PORT="$(free_port)"
   if [[ "$kind" == switchboard ]]; then
     build/bin/switchboard --config bench/scenarios/bench.toml --shards 2 \
@@ -96,25 +94,14 @@ start_server() {
   fi
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
-  for i in $(seq 200); do
-    grep -qs listening "$log" && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
+  wait_listening "$log" "$SERVER_PID" && return 0
   echo "peers.sh: $kind did not start:" >&2
   cat "$log" >&2
   exit 1
 }
 
 stop_server() {
-  local i
-  kill "$SERVER_PID" 2>/dev/null || true
-  for i in $(seq 100); do
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$SERVER_PID" 2>/dev/null && kill -9 "$SERVER_PID"
-  wait "$SERVER_PID" 2>/dev/null || true
+  stop_pid "$SERVER_PID"
   forget "$SERVER_PID"
 }
 

@@ -26,6 +26,8 @@
 # had a client that did not come back or recover, or timed out.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=bench/scenarios/lib.sh
+source bench/scenarios/lib.sh
 
 N="${1:-19000}"
 RUNS="${2:-3}"
@@ -44,14 +46,7 @@ OUT="$(mktemp -d /tmp/sb_reconnect.XXXXXX)"
 GW_PID=""
 SW_PID=""
 
-# stop PID: SIGTERM, up to 10 s, then SIGKILL; reaps it.
-stop() {
-  [[ -z "$1" ]] && return 0
-  kill "$1" 2>/dev/null || true
-  timeout 10 tail --pid="$1" -f /dev/null || kill -9 "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-trap 'stop "$SW_PID"; stop "$GW_PID"' EXIT
+trap 'stop_pid "$SW_PID"; stop_pid "$GW_PID"' EXIT
 trap 'exit 130' INT TERM
 
 die() {
@@ -65,10 +60,6 @@ if [[ ! -x build/bin/switchboard || ! -x build/bin/swload ]]; then
   timeout 1800 ops/build release --target switchboard --target swload
 fi
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # start_gateway LOG: sets GW_PID, PORT and OPS once the gateway is listening.
 start_gateway() {
   PORT="$(free_port)"
@@ -76,11 +67,7 @@ start_gateway() {
   build/bin/switchboard --config "$CONFIG" --shards "$SHARDS" --listen "127.0.0.1:$PORT" \
     --ops-listen "127.0.0.1:$OPS" >"$1" 2>&1 &
   GW_PID=$!
-  for _ in $(seq 200); do
-    grep -qs "switchboard listening" "$1" && return 0
-    kill -0 "$GW_PID" 2>/dev/null || break
-    sleep 0.1
-  done
+  wait_listening "$1" "$GW_PID" && return 0
   cat "$1" >&2
   die "switchboard did not start"
 }
@@ -109,7 +96,7 @@ for run in $(seq "$RUNS"); do
   swload_run 180 -n "$N" --procs "$PROCS" --rate "$RATE" --inflight "$INFLIGHT" --scenario reconnect \
     --channel "$CHANNEL" --drop "$DROP" --missed "$MISSED" --away "$AWAY" --hold 2 --drain 10 \
     --api-port "$OPS" --api-key "$API_KEY" --server-pid "$GW_PID" >"$log.out" 2>"$log.err" || rc=$?
-  stop "$GW_PID"
+  stop_pid "$GW_PID"
   GW_PID=""
   line="$(grep '^{"swload":' "$log.out" || true)"
   if [[ -z "$line" ]]; then
