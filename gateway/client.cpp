@@ -298,8 +298,8 @@ routing::client_info centrifuge_handler::presence_info(const client& c) const {
 
 routing::subscription* centrifuge_handler::subscribe_client(client& c, std::string_view channel,
                                                             const routing::recovery_request* rec,
-                                                            const proto::subscribe_request* req) {
-  routing::subscription* sub = _router.subscribe(c, channel, rec, subscription_flags(_opts.rules, channel, req));
+                                                            routing::subscribe_flags flags) {
+  routing::subscription* sub = _router.subscribe(c, channel, rec, flags);
   // After the subscribe on the same ring: the home has the channel by then.
   if (sub) {
     const routing::channel_options* ns = _opts.rules.resolve(channel);
@@ -466,7 +466,8 @@ std::size_t centrifuge_handler::subscribe_user(std::string_view user, std::strin
                                                std::string_view channel) {
   return for_user(user, client_id, [&](client& c) {
     if (c.find(channel) || c.sub_count >= _opts.client_channel_limit) return false;
-    routing::subscription* sub = subscribe_client(c, channel, nullptr);
+    routing::subscription* sub =
+        subscribe_client(c, channel, nullptr, subscription_flags(_opts.rules, channel, nullptr));
     if (!sub) return false;
     // owner_flag (server-side) on a connected client: on_subscribed sends
     // the subscribe push when the home confirms; if the subscription is
@@ -629,7 +630,7 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
       for (const auto& ch : claims.channels) {
         if (c.find(ch) || c.sub_count >= _opts.client_channel_limit) continue;
         if (_opts.rules.check_name(ch) != routing::name_check::ok) continue;
-        routing::subscription* sub = subscribe_client(c, ch, nullptr);
+        routing::subscription* sub = subscribe_client(c, ch, nullptr, subscription_flags(_opts.rules, ch, nullptr));
         if (!sub) return disconnect(c, proto::disconnect_code::server_error, "internal server error");
         c.add(sub, 0, true);
         if (!sub->active) ++c.connect_waiting;
@@ -689,9 +690,10 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
       }
       // Recovery: the client knew this stream at {offset, epoch} and asks
       // for what it missed; the home answers in stream order.
-      bool recoverable = subscription_flags(_opts.rules, req.channel, &req).recoverable;
+      routing::subscribe_flags flags = subscription_flags(_opts.rules, req.channel, &req);
       routing::recovery_request rec{req.offset, req.epoch};
-      routing::subscription* sub = subscribe_client(c, req.channel, recoverable && req.recover ? &rec : nullptr, &req);
+      routing::subscription* sub =
+          subscribe_client(c, req.channel, flags.recoverable && req.recover ? &rec : nullptr, flags);
       if (!sub) {
         _stats.subscribe_errors.inc();
         return error(internal, "internal server error");
@@ -707,7 +709,7 @@ void centrifuge_handler::handle(client& c, const Command& cmd) {
         pos.was_recovering = req.recover;  // asked on a channel without recovery
         proto::subscribe_result r;
         std::vector<proto::publication_view> none;
-        fill_subscribe_result(r, pos, recoverable, sub->positioned, none);
+        fill_subscribe_result(r, pos, sub->recoverable, sub->positioned, none);
         next_line(_out);
         proto::encode_subscribe_reply(_out, cmd.id, r);
       }

@@ -27,10 +27,6 @@
 
 namespace sb {
 
-namespace proto {
-struct subscribe_request;
-}
-
 /// Protocol settings shared read-only by every shard.
 struct protocol_options {
   routing::channel_rules rules;
@@ -111,7 +107,7 @@ class centrifuge_handler final : public session_handler {
   void answer_presence(std::uint64_t query, bool counts_only, routing::presence_answer&& a);
   routing::client_info presence_info(const client& c) const;
   routing::subscription* subscribe_client(client& c, std::string_view channel, const routing::recovery_request* rec,
-                                          const proto::subscribe_request* req = nullptr);
+                                          routing::subscribe_flags flags);
   void unsubscribe_client(client& c, routing::subscription* sub);
   void unindex_user(client& c);
   std::array<std::uint8_t, 16> new_client_id();
