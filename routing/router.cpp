@@ -695,9 +695,11 @@ void router::forward(home_channel* hc, const publication_ptr& pub) {
         pub->what == publication::kind::publication) {
       // Shed under overload: that shard's subscribers miss it. The next
       // publication shows them the gap; sweep_history tells them sooner.
-      if (_shed.empty() || _shed.back().second != shard || std::string_view(_shed.back().first) != hc->name.view()) {
-        _shed.emplace_back(hc->name, shard);
-      }
+      // Bounded: past it the tail of a stream may go unnoticed until its
+      // next publication (which shows the gap by its offset anyway).
+      bool repeat = !_shed.empty() && _shed.back().second == shard &&
+                    std::string_view(_shed.back().first) == hc->name.view();
+      if (!repeat && _shed.size() < shed_limit) _shed.emplace_back(hc->name, shard);
     }
   });
 }

@@ -404,6 +404,7 @@ class router {
   // Home side: (channel, shard) whose publication forward the mesh shed;
   // sweep_history sends each the stream's position so that a gap at the end
   // of a stream is found too (a later publication would show it anyway).
+  static constexpr std::size_t shed_limit = 1u << 16;
   std::vector<std::pair<compact_string, std::uint16_t>> _shed;
   // Subscriber side: joins/leaves the mesh refused, oldest first; resent by
   // sweep_history. Bounded: past the limit they are dropped and counted.
