@@ -11,7 +11,7 @@
 #include "ops/http_server.hpp"
 #include "ops/log.hpp"
 #include "routing/mesh.hpp"
-#include "session/centrifuge_json.hpp"
+#include "session/json_writer.hpp"
 #include "session/session.hpp"
 
 #include <boost/asio/io_context.hpp>

@@ -1,8 +1,11 @@
 #pragma once
 // The Centrifuge client protocol v2 over a session: connect (JWT),
-// subscribe / unsubscribe / publish / refresh / sub_refresh, protocol
-// ping/pong, and the per-shard user index. One handler per shard; it owns
-// the client state of every session on that shard.
+// subscribe / unsubscribe / publish / refresh / sub_refresh / history /
+// presence, protocol ping/pong, and the per-shard user index. One handler
+// per shard; it owns the client state of every session on that shard.
+// Frames are read and replies written through the connection's wire format
+// (session/codec.hpp: JSON today). client.cpp is a connection's life and the
+// server API's operations on clients, client_commands.cpp the commands.
 //
 // Threading: the handler and every client belong to one shard and run on
 // its thread only; other shards are reached through the router's mesh.
@@ -14,6 +17,8 @@
 #include "pool/object_pool.hpp"
 #include "routing/channel_rules.hpp"
 #include "routing/router.hpp"
+#include "session/codec.hpp"
+#include "session/protocol.hpp"
 #include "session/session.hpp"
 
 #include <boost/unordered/unordered_flat_map.hpp>
@@ -90,14 +95,34 @@ class centrifuge_handler final : public session_handler {
 
   const protocol_stats& stats() const noexcept { return _stats; }
 
-  /// Encodes a publication as a complete push frame; the router's encoder.
-  static frame_ref encode_publication(frame_pool& pool, const routing::publication& pub);
+  /// Encodes a publication as a complete push frame in `format`; the
+  /// router's encoder for that push format. Any shard thread.
+  template <proto::format F>
+  static frame_ref encode_publication(frame_pool& pool, const routing::publication& pub) {
+    return encode_push(pool, pub, *proto::encoder_for(F));
+  }
+  /// The router's encoders: one per push format (client_state.hpp's push_format()).
+  static routing::push_encoders push_encoders();
 
  private:
   friend struct client;
+  struct command_handler;
 
-  template <typename Command>
-  void handle(client& c, const Command& cmd);
+  static frame_ref encode_push(frame_pool& pool, const routing::publication& pub, const proto::reply_encoder& enc);
+  // One command of a frame (client_commands.cpp); replies go into _out.
+  void handle(client& c, const proto::command& cmd);
+  void handle_connect(client& c, const proto::command& cmd);
+  void handle_subscribe(client& c, const proto::command& cmd);
+  void handle_publish(client& c, const proto::command& cmd);
+  void handle_refresh(client& c, const proto::command& cmd);
+  void handle_sub_refresh(client& c, const proto::command& cmd);
+  void handle_history(client& c, const proto::command& cmd);
+  void handle_presence(client& c, const proto::command& cmd);
+  void bad_request(client& c);
+  /// An error reply to `cmd` (into the frame's replies).
+  void error(client& c, const proto::command& cmd, std::uint32_t code, std::string_view message);
+  template <typename Send>
+  void ask_home(client& c, const proto::command& cmd, Send&& send);
   void reply_frame(client& c);
   void disconnect(client& c, std::uint16_t code, std::string_view reason);
   template <typename Fn>
@@ -119,7 +144,8 @@ class centrifuge_handler final : public session_handler {
   struct client_pool;                     // object_pool<client>; client is defined in client.cpp
   std::unique_ptr<client_pool> _clients;
   keyed_set<client, &client_user> _users;  // one client per user; see index_user
-  std::string _out;  // replies of the frame being handled, newline-separated
+  std::array<std::unique_ptr<proto::command_decoder>, proto::format_count> _decoders;  // null: not built in
+  std::string _out;  // replies of the frame being handled, in the client's format
   std::mt19937_64 _rng;
   // History reads waiting for their channel's home, by request id. A client
   // that ends first is removed here, so a late answer finds nobody.

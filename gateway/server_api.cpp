@@ -6,7 +6,7 @@
 #include "routing/channel_rules.hpp"
 #include "routing/mesh.hpp"
 #include "routing/router.hpp"
-#include "session/centrifuge_json.hpp"
+#include "session/json_writer.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>

@@ -5,7 +5,7 @@
 // a batch's list of commands, the `channels` pattern, and the shards'
 // answers to `channels`. Plain functions: no state, any thread.
 
-#include "session/centrifuge_json.hpp"
+#include "session/protocol.hpp"
 
 #include <array>
 #include <cstddef>

@@ -3,6 +3,7 @@
 #include "ops/log.hpp"
 #include "gateway/client.hpp"
 #include "session/session.hpp"
+#include "routing/memory_engine.hpp"
 #include "routing/mesh.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <future>
 #include <optional>
+#include <random>
 #include <system_error>
 
 namespace sb {
@@ -50,8 +52,9 @@ struct shard::local {
         accept_backoff(s._ctx),
         history_sweep(s._ctx),
         sessions(s._ctx, *svc.sessions),
-        router(s._id, *svc.router_mesh, *svc.routers, sessions.frames(), &centrifuge_handler::encode_publication,
-               svc.protocol ? &svc.protocol->rules : nullptr, s._cfg.history_max_bytes / s._cfg.shards),
+        engine(svc.protocol ? &svc.protocol->rules : nullptr, s._cfg.history_max_bytes / s._cfg.shards,
+               std::random_device{}() ^ (std::uint64_t{s._id} << 32)),
+        router(s._id, *svc.router_mesh, *svc.routers, sessions.frames(), centrifuge_handler::push_encoders(), engine),
         fd_cap(fd_capacity),
         guard(asio::make_work_guard(s._ctx)) {
     std::uint64_t max = s._cfg.max_connections;
@@ -175,8 +178,9 @@ struct shard::local {
   asio::steady_timer history_sweep;  // once a second: expired history and the records it kept
   echo_handler echo;  // --mode echo: a diagnostic
   // Destroyed in reverse: the handler (client state) first, then the
-  // router (subscriptions), then the sessions.
+  // router (subscriptions), then the engine (streams), then the sessions.
   session_context sessions;
+  routing::memory_engine engine;
   routing::router router;
   std::optional<centrifuge_handler> protocol;
   std::uint64_t fd_cap;

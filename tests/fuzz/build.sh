@@ -18,8 +18,8 @@ $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_ws_decoder.cpp session/ws_
 $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_http_upgrade.cpp session/http_upgrade.cpp $out/asio_impl.o \
   -lcrypto -lssl -lfmt -lpthread -o $out/fuzz_http_upgrade
 $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_jwt.cpp gateway/jwt.cpp -lsimdjson -lcrypto -o $out/fuzz_jwt
-$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_centrifuge_json.cpp session/centrifuge_json.cpp -lsimdjson \
-  -o $out/fuzz_centrifuge_json
+$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_centrifuge_json.cpp session/json_reader.cpp \
+  session/json_validate.cpp session/json_writer.cpp session/protocol.cpp -lsimdjson -o $out/fuzz_centrifuge_json
 $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_server_api.cpp gateway/server_api_parse.cpp -lsimdjson -lfmt \
   -o $out/fuzz_server_api
 echo "built: $out/fuzz_ws_decoder $out/fuzz_http_upgrade $out/fuzz_jwt $out/fuzz_centrifuge_json $out/fuzz_server_api"

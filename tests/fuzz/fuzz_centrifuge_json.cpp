@@ -3,7 +3,8 @@
 // through the encoders and the output must be valid JSON whose strings read
 // back equal to the input (escaping round trip), and raw data must itself be
 // valid JSON (it is embedded verbatim into pushes).
-#include "session/centrifuge_json.hpp"
+#include "session/json_reader.hpp"
+#include "session/json_writer.hpp"
 
 #include <simdjson.h>
 

@@ -1,128 +1,17 @@
 // The router over a real mesh: subscriptions across shards, publication
-// order and exactly-once delivery, and release of all routing state.
-// Built in the TSan build too (label tsan).
+// order and exactly-once delivery, shed forwards and gaps, presence events,
+// and release of all routing state. Built in the TSan build too (label tsan).
 
 #include "routing/router.hpp"
 
-#include "routing/channel_rules.hpp"
-#include "routing/mesh.hpp"
+#include "tests/routing/cluster.hpp"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
-
-#include <atomic>
-#include <charconv>
-#include <cstring>
-#include <functional>
-#include <memory>
-#include <thread>
-#include <vector>
 
 namespace {
 
-namespace asio = boost::asio;
 using namespace sb::routing;
-
-// Frames carry "offset|data" so subscribers can check what they got.
-sb::frame_ref encode(sb::frame_pool& pool, const publication& pub) {
-  std::string text = std::to_string(pub.offset) + "|" + pub.data;
-  return pool.make_copy(text);
-}
-
-struct recorder final : subscriber {
-  std::vector<std::uint64_t> offsets;
-  std::vector<std::string> data;
-  std::uint64_t start = 0;
-  bool subscribed = false;
-  subscription* sub = nullptr;
-  bool recovered = false;
-  std::string epoch;
-  int insufficient = 0;  // on_insufficient_state calls
-  void on_subscribed(subscription& s, const position& pos) override {
-    subscribed = true;
-    start = pos.offset;
-    sub = &s;
-    recovered = pos.recovered;
-    epoch = std::string(pos.epoch);
-    // Recovered publications come first, in order, as if delivered.
-    for (const auto& p : pos.publications) {
-      offsets.push_back(p->offset);
-      data.push_back(p->data);
-    }
-  }
-  void deliver(const sb::frame_ref& f) override {
-    std::string_view v = f.view();
-    auto bar = v.find('|');
-    std::uint64_t off = 0;
-    std::from_chars(v.data(), v.data() + bar, off);
-    offsets.push_back(off);
-    data.emplace_back(v.substr(bar + 1));
-  }
-  void on_insufficient_state(subscription&) override { ++insufficient; }
-};
-
-// N shards, each an io_context on its own thread with a router and a frame pool.
-struct cluster {
-  explicit cluster(unsigned n, const sb::routing::channel_rules* rules = nullptr, std::uint64_t history_max_bytes = 0,
-                   std::uint32_t ring_capacity = 64, std::uint32_t overflow_limit = 1u << 22)
-      : shards(n) {
-    for (unsigned i = 0; i < n; ++i) {
-      ctxs.push_back(std::make_unique<asio::io_context>(1));
-      raw.push_back(ctxs.back().get());
-    }
-    m = std::make_unique<sb::mesh>(raw, &main_ctx, ring_capacity, overflow_limit);
-    routers.resize(n);
-    frames.resize(n);
-    for (unsigned i = 0; i < n; ++i) {
-      frames[i] = std::make_unique<sb::frame_pool>();
-      routers[i] = new router(i, *m, routers, *frames[i], &encode, rules, history_max_bytes);
-    }
-    for (auto& c : ctxs) guards.push_back(asio::make_work_guard(*c));
-    for (unsigned i = 0; i < n; ++i) {
-      threads.emplace_back([this, i] {
-        sb::set_this_shard_id(i);
-        ctxs[i]->run();
-      });
-    }
-  }
-  // Runs fn on shard i and waits for it.
-  void on(unsigned i, std::function<void(router&)> fn) {
-    std::atomic<bool> done{false};
-    asio::post(*ctxs[i], [&] {
-      fn(*routers[i]);
-      done = true;
-    });
-    while (!done) std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  // Lets every in-flight task settle: a few round trips through every shard.
-  void settle() {
-    for (int round = 0; round < 4; ++round)
-      for (unsigned i = 0; i < shards; ++i) on(i, [](router&) {});
-  }
-  ~cluster() {
-    for (unsigned i = 0; i < shards; ++i) asio::post(*ctxs[i], [this, i] { guards[i].reset(); });
-    for (auto& t : threads) t.join();
-    for (auto* r : routers) delete r;
-  }
-  unsigned shards;
-  asio::io_context main_ctx;
-  std::vector<std::unique_ptr<asio::io_context>> ctxs;
-  std::vector<asio::io_context*> raw;
-  std::unique_ptr<sb::mesh> m;
-  std::vector<router*> routers;
-  std::vector<std::unique_ptr<sb::frame_pool>> frames;
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
-  std::vector<std::thread> threads;
-};
-
-publication_ptr make_pub(std::string channel, std::string data) {
-  publication_ptr p(new publication);
-  p->channel = std::move(channel);
-  p->data = std::move(data);
-  return p;
-}
+using namespace sb::routing::test;
 
 TEST(router, main_thread_publishes_and_hears_back_from_the_home) {
   // The server API's path: main thread → home shard (ordered) → main thread
@@ -159,178 +48,6 @@ TEST(router, main_thread_publishes_and_hears_back_from_the_home) {
   }
 }
 
-sb::routing::channel_rules history_rules() {
-  sb::routing::channel_options h;
-  h.history_size = 100;
-  h.history_ttl = std::chrono::seconds(60);
-  h.force_recovery = true;
-  sb::routing::channel_options small = h;
-  small.history_size = 3;
-  return sb::routing::channel_rules({}, {{"h", h}, {"small", small}});
-}
-
-TEST(router, recovery_returns_the_missed_publications_then_the_live_ones_in_one_order) {
-  auto rules = history_rules();
-  cluster c(3, &rules);
-  recorder early;  // subscribed from the start; the reference stream
-  recorder gone;   // saw the first 5, then "lost its connection"
-  c.on(1, [&](router& r) { r.subscribe(early, "h:room"); });
-  c.on(2, [&](router& r) { r.subscribe(gone, "h:room"); });
-  c.settle();
-  for (int k = 1; k <= 5; ++k) c.on(0, [&, k](router& r) { r.publish(make_pub("h:room", std::to_string(k))); });
-  c.settle();
-  std::string epoch;
-  c.on(2, [&](router& r) {
-    ASSERT_EQ(gone.offsets.size(), 5u);
-    epoch = gone.epoch;
-    r.unsubscribe(gone.sub);
-  });
-  ASSERT_EQ(epoch.size(), 8u);
-  for (int k = 6; k <= 15; ++k) c.on(0, [&, k](router& r) { r.publish(make_pub("h:room", std::to_string(k))); });
-  // Back on shard 2 (which no longer receives the channel) while shard 0
-  // keeps publishing: the recovered and the live publications must join
-  // without a gap or a repeat.
-  recorder back;
-  std::atomic<bool> stop{false};
-  std::thread publisher([&] {
-    for (int k = 16; k <= 200; ++k) c.on(0, [&, k](router& r) { r.publish(make_pub("h:room", std::to_string(k))); });
-    stop = true;
-  });
-  c.on(2, [&](router& r) {
-    recovery_request rec{5, epoch};
-    ASSERT_NE(r.subscribe(back, "h:room", &rec), nullptr);
-  });
-  publisher.join();
-  c.settle();
-  c.on(2, [&](router&) {
-    EXPECT_TRUE(back.subscribed);
-    EXPECT_TRUE(back.recovered);
-    EXPECT_EQ(back.epoch, epoch);
-    ASSERT_EQ(back.offsets.size(), 195u);
-    for (std::size_t i = 0; i < back.offsets.size(); ++i) EXPECT_EQ(back.offsets[i], 6 + i) << i;
-  });
-  c.on(1, [&](router&) { ASSERT_EQ(early.offsets.size(), 200u); });
-}
-
-TEST(router, unrecoverable_positions_say_so) {
-  auto rules = history_rules();
-  cluster c(2, &rules);
-  recorder keep;  // keeps the channels registered
-  c.on(1, [&](router& r) {
-    r.subscribe(keep, "small:x");
-  });
-  c.settle();
-  for (int k = 1; k <= 10; ++k) c.on(0, [&, k](router& r) { r.publish(make_pub("small:x", std::to_string(k))); });
-  c.settle();
-  std::string epoch;
-  c.on(1, [&](router&) { epoch = keep.epoch; });
-  recorder too_old, wrong_epoch, current;
-  c.on(0, [&](router& r) {
-    recovery_request old{2, epoch};  // 3..7 are gone: history_size 3 keeps 8..10
-    r.subscribe(too_old, "small:x", &old);
-    recovery_request other{9, "deadbeef"};
-    r.subscribe(wrong_epoch, "small:x", &other);
-    recovery_request now{7, epoch};  // 8..10 retained
-    r.subscribe(current, "small:x", &now);
-  });
-  c.settle();
-  c.on(0, [&](router&) {
-    EXPECT_TRUE(too_old.subscribed);
-    EXPECT_FALSE(too_old.recovered);
-    EXPECT_TRUE(too_old.offsets.empty());
-    EXPECT_FALSE(wrong_epoch.recovered);
-    EXPECT_TRUE(current.recovered);
-    EXPECT_EQ(current.offsets, (std::vector<std::uint64_t>{8, 9, 10}));
-  });
-}
-
-TEST(router, history_outlives_the_last_subscriber_until_its_ttl) {
-  sb::routing::channel_options h;
-  h.history_size = 10;
-  h.history_ttl = std::chrono::milliseconds(300);
-  h.force_recovery = true;
-  sb::routing::channel_rules rules({}, {{"h", h}});
-  cluster c(2, &rules);
-  // Published with nobody subscribed: kept for the TTL anyway.
-  for (int k = 1; k <= 3; ++k) c.on(0, [&, k](router& r) { r.publish(make_pub("h:solo", std::to_string(k))); });
-  c.settle();
-  unsigned home = router::home_of("h:solo", 2);
-  c.on(home, [&](router& r) {
-    EXPECT_EQ(r.home_channel_count(), 1u);
-    EXPECT_EQ(r.stats().history_publications.get(), 3u);
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
-  c.on(home, [&](router& r) {
-    r.sweep_history();
-    EXPECT_EQ(r.home_channel_count(), 0u);
-    EXPECT_EQ(r.stats().history_publications.get(), 0u);
-    EXPECT_EQ(r.stats().history_bytes.get(), 0u);
-  });
-}
-
-TEST(router, a_stream_with_nothing_published_yet_outlives_its_last_subscriber) {
-  // Everyone leaves a room nobody has written in yet; messages come while
-  // they are away; they come back with the position they had (offset 0 and
-  // the epoch) and must recover those messages, not find a new stream.
-  auto rules = history_rules();
-  cluster c(2, &rules);
-  recorder first;
-  c.on(1, [&](router& r) { r.subscribe(first, "h:quiet"); });
-  c.settle();
-  std::string epoch;
-  c.on(1, [&](router& r) {
-    ASSERT_TRUE(first.subscribed);
-    EXPECT_EQ(first.start, 0u);
-    epoch = first.epoch;
-    r.unsubscribe(first.sub);
-  });
-  c.settle();
-  for (unsigned i = 0; i < 2; ++i) c.on(i, [](router& r) { r.sweep_history(); });
-  for (int k = 1; k <= 4; ++k) c.on(0, [&, k](router& r) { r.publish(make_pub("h:quiet", std::to_string(k))); });
-  c.settle();
-  recorder back;
-  c.on(1, [&](router& r) {
-    recovery_request rec{0, epoch};
-    ASSERT_NE(r.subscribe(back, "h:quiet", &rec), nullptr);
-  });
-  c.settle();
-  c.on(1, [&](router&) {
-    EXPECT_TRUE(back.recovered);
-    EXPECT_EQ(back.epoch, epoch);
-    EXPECT_EQ(back.offsets, (std::vector<std::uint64_t>{1, 2, 3, 4}));
-  });
-}
-
-TEST(router, history_max_bytes_evicts_the_least_recently_published_channels) {
-  auto rules = history_rules();
-  const std::uint64_t per_pub = sizeof(publication) + std::string("h:a").size() + 100;
-  const std::uint64_t bound = 12 * per_pub;  // room for 12 of the 15 publications below
-  cluster c(1, &rules, bound);
-  recorder keep;  // h:b keeps a subscriber; h:a and h:c have none
-  c.on(0, [&](router& r) { r.subscribe(keep, "h:b"); });
-  c.settle();
-  for (const char* ch : {"h:a", "h:b", "h:c"}) {
-    for (int k = 0; k < 5; ++k) c.on(0, [&, ch](router& r) { r.publish(make_pub(ch, std::string(100, 'x'))); });
-  }
-  c.settle();
-  c.on(0, [&](router& r) {
-    EXPECT_LE(r.stats().history_bytes.get(), bound);
-    EXPECT_EQ(r.stats().history_evictions.get(), 1u);
-    EXPECT_EQ(r.stats().history_publications.get(), 10u);  // h:b and h:c whole; h:a gone
-    EXPECT_EQ(r.home_channel_count(), 2u);                  // h:a had nobody: its record went too
-  });
-  // A client that knew h:a cannot recover it: its stream is gone.
-  recorder back;
-  c.on(0, [&](router& r) {
-    recovery_request rec{2, "whatever"};
-    r.subscribe(back, "h:a", &rec);
-  });
-  c.settle();
-  c.on(0, [&](router&) {
-    EXPECT_TRUE(back.subscribed);
-    EXPECT_FALSE(back.recovered);
-  });
-}
 
 TEST(router, homes_spread_over_shards) {
   // Personal channels differ in a few trailing characters; their homes must
@@ -473,12 +190,6 @@ TEST(router, cancelled_pending_subscription_is_released_when_the_home_answers) {
 }
 
 // A channel of `prefix` whose home is shard `home` of `shards`.
-std::string channel_homed_on(unsigned home, unsigned shards, const std::string& prefix) {
-  std::string ch;
-  for (int i = 0; ch.empty() || router::home_of(ch, shards) != home; ++i) ch = prefix + std::to_string(i);
-  return ch;
-}
-
 TEST(router, shed_forwards_show_positioned_subscribers_a_gap) {
   // Tiny rings and overflow: while shard 1 does not drain, the home's
   // forwards to it are shed. Its positioned subscriber must hear of the gap
@@ -621,9 +332,6 @@ TEST(router, publication_without_subscribers_is_dropped_at_home) {
   EXPECT_EQ(dropped, 1u);
 }
 
-}  // namespace
-
-namespace {
 
 TEST(router, publish_right_after_subscribe_on_the_home_shard_is_delivered) {
   // The subscriber's own shard is the home: the register and the
@@ -655,34 +363,6 @@ TEST(router, publish_right_after_subscribe_on_the_home_shard_is_delivered) {
   EXPECT_TRUE(active);
   ASSERT_EQ(data.size(), 1u);
   EXPECT_EQ(data[0], "b1");
-}
-
-}  // namespace
-
-namespace {
-
-std::vector<std::uint16_t> members(const sb::routing::shard_set& s) {
-  std::vector<std::uint16_t> out;
-  s.for_each([&](std::uint16_t id) { out.push_back(id); });
-  return out;
-}
-
-TEST(shard_set, bits_below_64_and_a_sorted_list_above) {
-  sb::routing::shard_set s;
-  EXPECT_TRUE(s.empty());
-  for (std::uint16_t id : {70, 3, 0, 63, 64, 1023, 3}) s.insert(id);
-  EXPECT_FALSE(s.insert(70));
-  EXPECT_EQ(members(s), (std::vector<std::uint16_t>{0, 3, 63, 64, 70, 1023}));
-  EXPECT_TRUE(s.erase(63));
-  EXPECT_FALSE(s.erase(63));
-  EXPECT_TRUE(s.erase(64));
-  EXPECT_TRUE(s.erase(70));
-  EXPECT_TRUE(s.erase(1023));
-  EXPECT_FALSE(s.erase(500));
-  EXPECT_EQ(members(s), (std::vector<std::uint16_t>{0, 3}));
-  s.erase(0);
-  s.erase(3);
-  EXPECT_TRUE(s.empty());
 }
 
 }  // namespace

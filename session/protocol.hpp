@@ -1,24 +1,20 @@
 #pragma once
-// Centrifuge client protocol v2, JSON format: parsing commands and encoding
-// replies and pushes. docs/protocol.md has the wire format and the codes;
-// the source of truth is centrifugal/protocol client.proto (field names are
-// the proto names, defaults are omitted, `bytes` fields travel as raw JSON).
+// Centrifuge client protocol v2, independent of its wire format: what a
+// command asks for, what a reply or push says, and the protocol's codes.
+// The JSON format (session/json_*.hpp) reads and writes these today; the
+// Protobuf format will read and write the same types (session/codec.hpp is
+// the seam). The source of truth is centrifugal/protocol client.proto: field
+// names are the proto names and a default value means "absent".
 //
-// A WebSocket text frame holds one or more commands, one JSON object per
-// line; the replies to one frame are joined with '\n' into one frame. A push
-// is a reply without id ({"push":{...}}). Protocol ping is an empty object in
-// both directions (server "{}", client pong "{}").
+// Payload fields (`data`, `conn_info`, `chan_info`, named *_json or data)
+// carry the application's bytes as they travelled: raw JSON text in the
+// JSON format, the proto `bytes` field in Protobuf.
 //
-// No I/O, no shared state, no exceptions on the data path: one parser per
-// shard, used only by that shard's thread. The encoders are free functions
-// that append to a caller-owned, reused std::string.
+// Plain types and constants: no I/O, no shared state; any thread.
 
 #include <cstdint>
-#include <memory>
 #include <span>
-#include <string>
 #include <string_view>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -41,13 +37,14 @@ enum class method : std::uint8_t {
   sub_refresh
 };
 
-/// The JSON field name of a method ("publish", ...; "" for none). Any thread.
+/// The field name of a method ("publish", ...; "" for none), as both formats name it. Any thread.
 const char* to_string(method m) noexcept;
 
 // ---- commands ---------------------------------------------------------------
-// Every string_view below points into the parser (unescaped strings) or into
-// its copy of the frame (raw JSON) and is valid only while on_command runs.
-// A field absent or JSON null reads as its default (proto3 semantics).
+// Every string_view below points into the decoder (unescaped strings) or into
+// its copy of the frame (raw payloads) and is valid only while the command
+// is being handled. A field absent (or JSON null) reads as its default
+// (proto3 semantics).
 
 /// SubscribeRequest (also the value type of ConnectRequest.subs).
 struct subscribe_request {
@@ -55,7 +52,7 @@ struct subscribe_request {
   bool recover = false;
   bool positioned = false, recoverable = false, join_leave = false;
   std::uint64_t offset = 0;
-  std::string_view data_json;  // raw JSON, exactly as sent, or empty
+  std::string_view data_json;  // raw payload, exactly as sent, or empty
   std::string_view delta;      // requested delta type ("fossil") or empty
 };
 
@@ -63,7 +60,7 @@ struct subscribe_request {
 /// server-side subscriptions); its capacity is kept between commands.
 struct connect_request {
   std::string_view token, name, version;
-  std::string_view data_json;  // raw JSON or empty
+  std::string_view data_json;  // raw payload or empty
   std::vector<std::pair<std::string_view, subscribe_request>> subs;
 };
 
@@ -74,7 +71,7 @@ struct unsubscribe_request {
 /// PublishRequest.
 struct publish_request {
   std::string_view channel;
-  std::string_view data_json;  // raw JSON or empty
+  std::string_view data_json;  // raw payload or empty
 };
 /// PresenceRequest and PresenceStatsRequest.
 struct channel_request {
@@ -127,6 +124,8 @@ struct command {
 
 /// Why a frame was refused. Either way the session disconnects with 3501
 /// "bad request" (Centrifuge does the same); the split is for metrics/logs.
+/// The names are the JSON format's; a binary format maps undecodable bytes
+/// to bad_json and a well-formed message that is no command to bad_command.
 enum class parse_error {
   none,
   bad_json,    // not JSON: syntax, truncation, invalid string escapes, trailing bytes
@@ -137,61 +136,6 @@ enum class parse_error {
 
 /// Name for logs ("none", "bad_json", "bad_command"). Any thread.
 const char* to_string(parse_error e) noexcept;
-
-/// Parses frames of newline-delimited commands. One instance per shard,
-/// used only by its thread (simdjson parsers are not thread-safe and the
-/// instance keeps its buffers between frames, so the steady state does not
-/// allocate).
-///
-/// Padding: simdjson reads up to SIMDJSON_PADDING bytes past the input, and
-/// frames come unmasked in the shard's scratch buffer, whose tail we do not
-/// own. So parse() copies the frame once into the parser's own padded buffer
-/// (grown to the largest frame seen, never shrunk; the session's frame size
-/// limit bounds it). One memcpy per frame is cheaper than making every
-/// producer of frames reason about padding.
-class command_parser {
- public:
-  /// Nesting deeper than this (counting from inside each raw JSON value
-  /// such as `data`) is refused with bad_command.
-  static constexpr std::size_t default_max_depth = 64;
-
-  /// Startup/shard setup: allocates the parser state (throws bad_alloc only).
-  explicit command_parser(std::size_t max_depth = default_max_depth);
-  ~command_parser();
-  command_parser(command_parser&&) noexcept;
-  command_parser& operator=(command_parser&&) noexcept;
-  command_parser(const command_parser&) = delete;
-  command_parser& operator=(const command_parser&) = delete;
-
-  /// Owner thread. Parses every command of `frame` in order and calls
-  /// on_command(const command&) for each one before parsing the next (so
-  /// the views in the command stay valid for the whole call). Blank lines
-  /// are skipped. Stops at the first bad line and returns its error; the
-  /// commands before it have been delivered. If on_command returns bool,
-  /// false stops the frame early (e.g. the session is closing) with none.
-  template <class F>
-  parse_error parse(std::string_view frame, F&& on_command) {
-    if (parse_error e = load(frame); e != parse_error::none) return e;
-    for (;;) {
-      bool have = false;
-      if (parse_error e = next(have); e != parse_error::none) return e;
-      if (!have) return parse_error::none;
-      if constexpr (std::is_same_v<std::invoke_result_t<F&, const command&>, bool>) {
-        if (!on_command(std::as_const(_cmd))) return parse_error::none;
-      } else {
-        on_command(std::as_const(_cmd));
-      }
-    }
-  }
-
- private:
-  struct impl;
-  parse_error load(std::string_view frame) noexcept;
-  parse_error next(bool& have) noexcept;
-
-  std::unique_ptr<impl> _impl;
-  command _cmd;
-};
 
 // ---- codes ------------------------------------------------------------------
 // Checked against centrifugal/centrifuge v0.33 (Centrifugo v5) errors.go,
@@ -263,34 +207,20 @@ inline constexpr std::uint32_t insufficient_state = 2500;
 inline constexpr std::uint32_t expired = 2501;  // "subscription expired"
 }  // namespace unsubscribe_code
 
-// ---- encoding ---------------------------------------------------------------
-// Each encoder appends ONE JSON object to `out` (no newline; the caller puts
-// '\n' between replies of one frame). Any thread, no shared state. Strings
-// are escaped (quotes, backslash, control characters; invalid UTF-8 becomes
-// U+FFFD so the text frame stays valid UTF-8). Fields named *_json / data /
-// conn_info / chan_info are embedded verbatim and must already be valid JSON
-// (from the parser, or from parsed JWT claims); empty means "omit".
-
-/// Appends `s` as a JSON string literal (quoted, escaped).
-void append_json_string(std::string& out, std::string_view s);
-
-/// {"id":N,"error":{"code":C,"message":"M"[,"temporary":true]}}
-void encode_error_reply(std::string& out, std::uint32_t id, std::uint32_t code, std::string_view message,
-                        bool temporary = false);
-/// Built-in error by code, with its documented message and temporary flag.
-void encode_error_reply(std::string& out, std::uint32_t id, std::uint32_t code);
+// ---- results and pushes -----------------------------------------------------
+// Views into the caller's data, valid while an encoder runs.
 
 /// ClientInfo: who published / joined / left.
 struct client_info_view {
   std::string_view user, client;
-  std::string_view conn_info, chan_info;  // raw JSON or empty
+  std::string_view conn_info, chan_info;  // raw payload or empty
 };
 
 /// Publication. `channel` is the push's channel (Push.channel) when used
-/// with encode_publication_push; inside results it is not written.
+/// in a publication push; inside results it is not written.
 struct publication_view {
   std::string_view channel;
-  std::string_view data;  // raw JSON
+  std::string_view data;  // raw payload
   std::uint64_t offset = 0;
   bool has_info = false;
   client_info_view info;
@@ -323,8 +253,6 @@ struct connect_result {
   std::string_view session, node;
   std::vector<sub_position> subs;  // server-side subscriptions
 };
-/// {"id":N,"connect":{...}}
-void encode_connect_reply(std::string& out, std::uint32_t id, const connect_result& r);
 
 /// SubscribeResult.
 struct subscribe_result {
@@ -337,8 +265,6 @@ struct subscribe_result {
   std::string_view data_json;
   std::span<const publication_view> publications;
 };
-/// {"id":N,"subscribe":{...}}
-void encode_subscribe_reply(std::string& out, std::uint32_t id, const subscribe_result& r);
 
 /// RefreshResult.
 struct refresh_result {
@@ -346,57 +272,13 @@ struct refresh_result {
   bool expires = false;
   std::uint32_t ttl = 0;
 };
-/// {"id":N,"refresh":{...}}
-void encode_refresh_reply(std::string& out, std::uint32_t id, const refresh_result& r);
-/// {"id":N,"sub_refresh":{"expires":true,"ttl":T}}
-void encode_sub_refresh_reply(std::string& out, std::uint32_t id, bool expires, std::uint32_t ttl);
-
-/// {"id":N,"<method>":{}} for results without fields (unsubscribe, publish,
-/// ping, and sub_refresh/refresh when nothing expires).
-void encode_empty_reply(std::string& out, std::uint32_t id, method m);
-
-/// {"id":N,"presence":{"presence":{"<client>":{ClientInfo},...}}}
-void encode_presence_reply(std::string& out, std::uint32_t id, std::span<const client_info_view> clients);
-/// {"id":N,"presence_stats":{"num_clients":C,"num_users":U}}
-void encode_presence_stats_reply(std::string& out, std::uint32_t id, std::uint32_t num_clients,
-                                 std::uint32_t num_users);
-/// {"id":N,"history":{"publications":[...],"epoch":"E","offset":O}}
-void encode_history_reply(std::string& out, std::uint32_t id, std::span<const publication_view> pubs,
-                          std::string_view epoch, std::uint64_t offset);
-/// {"id":N,"rpc":{"data":...}}
-void encode_rpc_reply(std::string& out, std::uint32_t id, std::string_view data_json);
-
-/// {"push":{"channel":"c","pub":{"data":...,"info":{...},"offset":O,"tags":{...}}}}
-/// Called once per publication per shard; every subscriber shares the bytes.
-void encode_publication_push(std::string& out, const publication_view& p);
-/// Same, positional; info may be null.
-void encode_publication_push(std::string& out, std::string_view channel, std::string_view data_json,
-                             std::uint64_t offset, const client_info_view* info = nullptr);
-/// {"push":{"channel":"c","join":{"info":{...}}}}
-void encode_join_push(std::string& out, std::string_view channel, const client_info_view& info);
-/// {"push":{"channel":"c","leave":{"info":{...}}}}
-void encode_leave_push(std::string& out, std::string_view channel, const client_info_view& info);
-/// {"push":{"channel":"c","unsubscribe":{"code":C,"reason":"R"}}}
-void encode_unsubscribe_push(std::string& out, std::string_view channel, std::uint32_t code, std::string_view reason);
 
 /// Subscribe push (server-side subscription made after connect).
-struct subscribe_push {
+struct server_subscription {
   bool recoverable = false, positioned = false;
   std::string_view epoch;
   std::uint64_t offset = 0;
   std::string_view data_json;
 };
-/// {"push":{"channel":"c","subscribe":{...}}}
-void encode_subscribe_push(std::string& out, std::string_view channel, const subscribe_push& s);
-/// {"push":{"message":{"data":...}}} (server-to-client async message)
-void encode_message_push(std::string& out, std::string_view data_json);
-/// {"push":{"refresh":{"expires":true,"ttl":T}}} (server-side refresh)
-void encode_refresh_push(std::string& out, bool expires, std::uint32_t ttl);
-/// {"push":{"disconnect":{"code":C,"reason":"R"}}}. Over WebSocket the
-/// disconnect goes in the Close frame instead (Centrifuge disables this push
-/// there); this is for unidirectional transports and tests.
-void encode_disconnect_push(std::string& out, std::uint32_t code, std::string_view reason);
-/// Server ping: "{}".
-void encode_ping(std::string& out);
 
 }  // namespace sb::proto
