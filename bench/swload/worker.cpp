@@ -1,30 +1,13 @@
-// swload worker: one process, one raw epoll loop (level-triggered,
-// non-blocking sockets) driving a share of the fleet. Per connection it keeps
-// a 48-byte struct in one vector; input is read into one scratch buffer
-// shared by all connections, and only an incomplete frame (or HTTP head) is
-// kept per connection, on the heap, until the rest arrives; likewise only
-// output the socket did not take. That keeps swload's own memory per client
-// far under the 1 KiB the gateway is held to, so one machine can hold both.
-//
-// Phases: connect (ramped at the worker's share of --rate, at most its share
-// of --inflight handshakes outstanding) → report `ready` → wait for the
-// parent's `go` (start time) → run the scenario → drain → report `final`
-// with the latency histogram, then exit (the kernel closes the sockets).
-// In the api scenario the clients only receive: after `go` the worker holds
-// until the parent announces a round, counts that round's deliveries until
-// its clients have them all (or --drain passes), reports the round, and
-// after the last round exits as above. In the reconnect scenario each client
-// also keeps the channel's last offset (8 bytes; the epoch, the same for all,
-// once per worker): after `go` the worker holds until the parent says `drop`,
-// resets the dropped clients' sockets (no close frame) and reports
-// `dropped`; on `reconnect` it connects them again, ramped as at the start,
-// and subscribes them with recover from their offset, reports `back` once
-// all are subscribed again (or failed), and on `settle` drains until every
-// client has the final offset.
+// swload worker, the loop and the scenario control: the phases (connect,
+// wait for `go`, run, drain), the publishing schedule of broadcast and
+// chat, the api rounds, the reconnect scenario's drop and reconnect, the
+// parent's commands and the reports back. The worker class and the phases
+// are described in worker.hpp.
+
+#include "worker.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,11 +21,7 @@
 #include <ctime>
 #include <random>
 #include <set>
-#include <string_view>
 #include <vector>
-
-#include "swload.hpp"
-#include "wire.hpp"
 
 namespace swload {
 
@@ -81,134 +60,7 @@ std::vector<long> pick_targets(long n, long k) {
   return {picked.begin(), picked.end()};
 }
 
-namespace {
-
-constexpr std::int64_t ms_ns = 1'000'000;
-constexpr std::int64_t s_ns = 1'000'000'000;
-constexpr std::uint32_t parent_tag = 0xffffffff;  // epoll tag of the command pipe
-constexpr std::size_t read_chunk = 64 * 1024;      // bytes read per readable event
-constexpr std::size_t max_tail = 16 << 20;         // an incomplete frame larger than this is an error
-constexpr int publish_batch = 512;                 // publications per loop turn before polling again
-
-enum class state : std::uint8_t { idle, connecting, upgrading, connecting_cf, subscribing, ready, dead };
-
-struct conn {
-  std::int64_t started_ns = 0;  // connect() time, for the handshake timeout
-  char* tail = nullptr;         // unparsed input (partial frame or HTTP head), malloc'd only when needed
-  char* out = nullptr;          // output the socket did not take, malloc'd only when needed
-  std::uint32_t tail_len = 0;
-  std::uint32_t out_len = 0;
-  std::uint32_t last_seq = 0;   // broadcast: last sequence number seen (one publisher)
-  std::uint32_t pub_seq = 0;    // publications sent by this connection
-  int fd = -1;
-  state st = state::idle;
-};
-static_assert(sizeof(conn) <= 48);
-
-enum class phase : std::uint8_t { connecting, waiting_go, running, draining, reconnecting };
-
-class worker {
- public:
-  worker(const options& o, const worker_plan& plan)
-      : _o(o),
-        _plan(plan),
-        _clients(plan.last - plan.first),
-        _total(_clients + (plan.publisher ? 1 : 0)),
-        _chat(o.scen == scenario::chat),
-        _reconnect(o.scen == scenario::reconnect),
-        _upgrade(wire::upgrade_request(o.host, o.port, o.path)) {}
-
-  int run();
-
- private:
-  long global(long i) const { return i < _clients ? _plan.first + i : _o.n; }
-  bool subscribes(long i) const { return i < _clients; }
-  std::string channel_for(long i) const {
-    return _chat ? "chat:room" + std::to_string(global(i) / _o.room_size) : _o.channel;
-  }
-
-  void start_due(std::int64_t now);
-  void start(long i, std::int64_t now);
-  void check_timeouts(std::int64_t now);
-  void on_event(long i, std::uint32_t events);
-  void on_readable(long i);
-  void on_upgraded(long i);
-  bool on_frame(long i, const wire::frame& f, const char* payload, std::int64_t now);
-  void on_text(long i, std::string_view text, std::int64_t now);
-  void on_reply(long i, std::string_view line, std::int64_t now);
-  bool on_subscribed(long i, std::string_view line, std::int64_t now);
-  void on_delivery(long i, std::string_view text, std::int64_t now);
-  void on_offset(long i, std::uint64_t offset, bool delivery, std::int64_t now);
-  void set_target(std::uint64_t offset, bool dropped_only, std::int64_t now);
-  void drop_clients();
-  void begin_reconnect(std::uint64_t missed_offset, std::int64_t now);
-  void end_reconnect();
-  long to_start() const { return _reconnecting ? static_cast<long>(_redo.size()) : _total; }
-  long slot(long k) const { return _reconnecting ? static_cast<long>(_redo[static_cast<std::size_t>(k)]) : k; }
-  void on_command();
-  void begin_run(std::int64_t t0);
-  void begin_round(int round, std::int64_t now);
-  void end_round();
-  void publish_due(std::int64_t now);
-  void publish(long i);
-  void end_publishing();
-  void mark_ready(long i);
-  void fail(long i, reason why, int err = 0);
-  void send_text(long i, std::string_view text);
-  void send_raw(long i, const char* data, std::size_t len);
-  void flush(long i);
-  void keep_tail(long i, const char* p, std::size_t n);
-  void watch(long i, std::uint32_t events);
-  void send_report(report_kind kind);
-  int next_timeout_ms(std::int64_t now) const;
-
-  const options& _o;
-  const worker_plan& _plan;
-  const long _clients;  // local indices [0, _clients) are clients; _clients is the publisher, if any
-  const long _total;
-  const bool _chat;
-  const bool _reconnect;
-  const std::string _upgrade;
-
-  std::vector<conn> _conns;
-  std::vector<std::uint32_t> _room_seq;  // chat: last sequence per (client, publisher's slot in the room)
-  std::vector<char> _scratch = std::vector<char>(2 * read_chunk);
-  std::vector<char> _frame;              // outgoing frame being built
-  int _ep = -1;
-  counters _c;
-  histogram _hist;
-
-  phase _phase = phase::connecting;
-  long _next_start = 0;
-  long _inflight = 0;  // connections between connect() and ready
-  long _pending = 0;   // connections neither ready nor failed
-  double _rate = 0;    // connects per second for this worker
-  long _inflight_max = 0;
-  std::int64_t _ramp_start = 0;
-  std::uint32_t _src_first = 0, _src_count = 1, _src_start = 0;
-  sockaddr_in _dst{};
-
-  std::int64_t _t0 = 0, _run_end = 0, _drain_end = 0;
-  std::vector<long> _order;              // publishers in publication order (chat: shuffled ready clients)
-  std::uint64_t _pub_next = 0, _pub_total = 0;
-  double _pub_interval_ns = 0;
-  bool _expected_known = false;
-  std::vector<std::uint32_t> _room_ready;  // chat: ready members per local room at `go`
-  int _round = 0;                          // api: the round being received (0: none)
-
-  // reconnect
-  std::vector<std::uint64_t> _offsets;  // per client: the channel's last offset it has
-  std::string _epoch;                   // the channel's epoch, from the first subscribe reply
-  std::vector<std::uint32_t> _redo;     // the dropped clients (local indices)
-  bool _reconnecting = false;           // starting the dropped clients again (slot() maps into _redo)
-  std::int64_t _reconnect_ns = 0;
-  // Clients whose offset reached _target (dropped ones only, or all): when
-  // all _relevant have, the missed publications are all recovered / the
-  // live ones all delivered.
-  std::uint64_t _target = 0;
-  bool _target_dropped_only = false;
-  long _reached = 0, _relevant = 0;
-};
+namespace in_worker {
 
 int worker::run() {
   // One token first: OpenSSL sets up its digest tables on first use, a
@@ -316,339 +168,25 @@ int worker::run() {
 }
 
 int worker::next_timeout_ms(std::int64_t now) const {
-  auto until = [now](std::int64_t t) { return static_cast<int>(std::clamp<std::int64_t>((t - now + ms_ns - 1) / ms_ns, 0, 100)); };
+  auto until = [now](std::int64_t t) {
+    return static_cast<int>(std::clamp<std::int64_t>((t - now + ms_ns - 1) / ms_ns, 0, 100));
+  };
   switch (_phase) {
     case phase::connecting:
-    case phase::reconnecting: return _next_start < to_start() && _inflight < _inflight_max ? 1 : 100;
-    case phase::waiting_go: return 100;
+    case phase::reconnecting:
+      return _next_start < to_start() && _inflight < _inflight_max ? 1 : 100;
+    case phase::waiting_go:
+      return 100;
     case phase::running:
       if (_o.scen == scenario::api || _reconnect) return 100;
       if (_o.scen == scenario::idle) return until(_t0 + static_cast<std::int64_t>(_o.hold * s_ns));
-      if (_pub_next < _pub_total) return until(_t0 + static_cast<std::int64_t>(static_cast<double>(_pub_next) * _pub_interval_ns));
+      if (_pub_next < _pub_total)
+        return until(_t0 + static_cast<std::int64_t>(static_cast<double>(_pub_next) * _pub_interval_ns));
       return until(_run_end);
-    case phase::draining: return until(_drain_end);
+    case phase::draining:
+      return until(_drain_end);
   }
   return 100;
-}
-
-// Starts connections while the rate allows and fewer than --inflight
-// handshakes are outstanding: a burst of SYNs overflows the listener's
-// backlog and turns into 1 s retransmit delays.
-void worker::start_due(std::int64_t now) {
-  auto allowed = static_cast<long>(static_cast<double>(now - _ramp_start) * _rate / s_ns) + 1;
-  while (_next_start < to_start() && _next_start < allowed && _inflight < _inflight_max) start(slot(_next_start++), now);
-}
-
-void worker::start(long i, std::int64_t now) {
-  conn& k = _conns[static_cast<std::size_t>(i)];
-  k.st = state::connecting;
-  k.started_ns = now;
-  ++_inflight;
-  ++_c.started;
-  k.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (k.fd < 0) return fail(i, r_connect, errno);
-  int one = 1;
-  // The source port is picked at connect() time, per destination, so each
-  // source address offers the whole ephemeral range to this port.
-  setsockopt(k.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-  setsockopt(k.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  sockaddr_in src{};
-  src.sin_family = AF_INET;
-  src.sin_addr.s_addr = htonl(_src_first + (_src_start + static_cast<std::uint32_t>(i)) % _src_count);
-  if (::bind(k.fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0) return fail(i, r_connect, errno);
-  if (::connect(k.fd, reinterpret_cast<sockaddr*>(&_dst), sizeof(_dst)) != 0 && errno != EINPROGRESS) {
-    return fail(i, r_connect, errno);
-  }
-  epoll_event ev{};
-  ev.events = EPOLLOUT | EPOLLIN | EPOLLRDHUP;
-  ev.data.u32 = static_cast<std::uint32_t>(i);
-  if (epoll_ctl(_ep, EPOLL_CTL_ADD, k.fd, &ev) != 0) fail(i, r_connect, errno);
-}
-
-void worker::check_timeouts(std::int64_t now) {
-  auto limit = static_cast<std::int64_t>(_o.handshake_timeout * s_ns);
-  for (long j = 0; j < _next_start; ++j) {
-    long i = slot(j);
-    const conn& k = _conns[static_cast<std::size_t>(i)];
-    if (k.st != state::ready && k.st != state::dead && now - k.started_ns > limit) fail(i, r_timeout);
-  }
-}
-
-void worker::watch(long i, std::uint32_t events) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.u32 = static_cast<std::uint32_t>(i);
-  epoll_ctl(_ep, EPOLL_CTL_MOD, _conns[static_cast<std::size_t>(i)].fd, &ev);
-}
-
-void worker::on_event(long i, std::uint32_t events) {
-  conn& k = _conns[static_cast<std::size_t>(i)];
-  // idle: dropped (reconnect) earlier in this batch of events, not started again yet.
-  if (k.st == state::dead || k.st == state::idle) return;
-  if (k.st == state::connecting) {
-    int err = 0;
-    socklen_t len = sizeof(err);
-    getsockopt(k.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return fail(i, r_connect, err);
-    if (!(events & EPOLLOUT)) return;
-    k.st = state::upgrading;
-    watch(i, EPOLLIN | EPOLLRDHUP);
-    send_raw(i, _upgrade.data(), _upgrade.size());
-    return;  // level-triggered: input already there is reported again
-  }
-  if (events & EPOLLOUT) flush(i);
-  if (k.st != state::dead && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) on_readable(i);
-}
-
-void worker::on_readable(long i) {
-  conn& k = _conns[static_cast<std::size_t>(i)];
-  std::size_t have = k.tail_len;
-  if (_scratch.size() < have + read_chunk) _scratch.resize(have + read_chunk);
-  if (have) std::memcpy(_scratch.data(), k.tail, have);
-  ssize_t r = ::read(k.fd, _scratch.data() + have, _scratch.size() - have);
-  if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;  // the tail stays as it was
-  if (r <= 0) return fail(i, r_closed, r < 0 ? errno : 0);
-  std::free(k.tail);
-  k.tail = nullptr;
-  k.tail_len = 0;
-  std::int64_t now = now_ns();
-  const char* p = _scratch.data();
-  std::size_t size = have + static_cast<std::size_t>(r), used = 0;
-  if (k.st == state::upgrading) {
-    auto end = std::string_view(p, size).find("\r\n\r\n");
-    if (end == std::string_view::npos) {
-      if (size > 16384) return fail(i, r_upgrade);
-      return keep_tail(i, p, size);
-    }
-    if (size < 12 || std::memcmp(p, "HTTP/1.1 101", 12) != 0) return fail(i, r_upgrade);
-    used = end + 4;
-    on_upgraded(i);
-  }
-  while (k.st != state::dead && used < size) {
-    wire::frame f;
-    if (!wire::parse_header(reinterpret_cast<const unsigned char*>(p + used), size - used, f) ||
-        f.header + f.length > size - used) {
-      break;
-    }
-    const char* payload = p + used + f.header;
-    used += f.header + f.length;
-    if (!on_frame(i, f, payload, now)) return;
-  }
-  if (k.st != state::dead && used < size) keep_tail(i, p + used, size - used);
-}
-
-void worker::keep_tail(long i, const char* p, std::size_t n) {
-  if (n > max_tail) return fail(i, r_protocol);
-  conn& k = _conns[static_cast<std::size_t>(i)];
-  k.tail = static_cast<char*>(std::malloc(n));
-  std::memcpy(k.tail, p, n);
-  k.tail_len = static_cast<std::uint32_t>(n);
-}
-
-void worker::on_upgraded(long i) {
-  conn& k = _conns[static_cast<std::size_t>(i)];
-  if (_o.proto == protocol::centrifuge) {
-    long g = global(i);
-    std::string personal = _o.personal.empty() ? std::string() : wire::expand(_o.personal, g);
-    k.st = state::connecting_cf;
-    send_text(i, wire::connect_command(_o.secret, wire::expand(_o.user, g), personal));
-  } else if (subscribes(i)) {
-    k.st = state::subscribing;
-    send_text(i, "sub " + channel_for(i));
-  } else {
-    mark_ready(i);
-  }
-}
-
-// One complete server frame; false when the connection is gone.
-bool worker::on_frame(long i, const wire::frame& f, const char* payload, std::int64_t now) {
-  // Neither server fragments its small messages; swload does not reassemble.
-  if (!f.fin || f.opcode == 0x0 || f.opcode == 0x2) {
-    fail(i, r_protocol);
-    return false;
-  }
-  switch (f.opcode) {
-    case 0x1:
-      on_text(i, std::string_view(payload, f.length), now);
-      break;
-    case 0x8: {
-      const auto* u = reinterpret_cast<const unsigned char*>(payload);
-      _c.last_close_code = f.length >= 2 ? static_cast<std::uint32_t>(u[0] << 8 | u[1]) : 1005;
-      fail(i, r_closed);
-      return false;
-    }
-    case 0x9: {  // ping → pong with the same payload
-      char pong[6 + 125];
-      send_raw(i, pong, wire::control_frame(pong, 0xA, std::string_view(payload, std::min<std::uint64_t>(f.length, 125))));
-      break;
-    }
-    default:  // pong
-      break;
-  }
-  return _conns[static_cast<std::size_t>(i)].st != state::dead;
-}
-
-void worker::on_text(long i, std::string_view text, std::int64_t now) {
-  conn& k = _conns[static_cast<std::size_t>(i)];
-  if (_o.proto == protocol::raw) {
-    if (k.st == state::subscribing && text == "ok") return mark_ready(i);
-    return on_delivery(i, text, now);
-  }
-  // Centrifuge: one JSON object per line; look only at what swload needs.
-  while (!text.empty() && k.st != state::dead) {
-    auto nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    if (line == "{}") {
-      send_text(i, "{}");  // protocol ping
-    } else if (line.starts_with(R"({"push":)")) {
-      if (_reconnect) {
-        std::uint64_t offset = 0;
-        std::string_view pub = wire::member(wire::member(line, "push"), "pub");
-        if (wire::to_u64(wire::member(pub, "offset"), offset)) on_offset(i, offset, true, now);
-        continue;
-      }
-      auto pos = line.find(R"("pub":)");
-      if (pos != std::string_view::npos) on_delivery(i, line.substr(pos), now);
-    } else if (line.starts_with(R"({"id":)")) {
-      on_reply(i, line, now);
-    }
-  }
-}
-
-// id 1: connect, id 2: subscribe, higher: publications.
-void worker::on_reply(long i, std::string_view line, std::int64_t now) {
-  std::uint64_t id = 0;
-  wire::find_number(line, "id", id);
-  bool error = line.find(R"("error":)") != std::string_view::npos;
-  conn& k = _conns[static_cast<std::size_t>(i)];
-  if (id == 1 && k.st == state::connecting_cf) {
-    if (error) return fail(i, r_connect_error);
-    if (!subscribes(i)) return mark_ready(i);
-    k.st = state::subscribing;
-    std::string recover;
-    if (_reconnecting) {
-      recover = R"(,"recover":true,"offset":)" + std::to_string(_offsets[static_cast<std::size_t>(i)]) +
-                R"(,"epoch":")" + _epoch + '"';
-    }
-    send_text(i, R"({"id":2,"subscribe":{"channel":")" + channel_for(i) + '"' + recover + "}}");
-  } else if (id == 2 && k.st == state::subscribing) {
-    if (error) return fail(i, r_subscribe_error);
-    if (_reconnect && !on_subscribed(i, line, now)) return;
-    mark_ready(i);
-  } else if (error) {
-    ++_c.pub_errors;
-  }
-}
-
-// A publication {"t":<ns>,"s":<seq>,"p":<publisher>}, possibly inside a push.
-void worker::on_delivery(long i, std::string_view text, std::int64_t now) {
-  std::uint64_t t = 0, s = 0, p = 0;
-  if (!wire::find_number(text, "t", t) || !wire::find_number(text, "s", s)) return;
-  wire::find_number(text, "p", p);
-  ++_c.delivered;
-  if (_o.scen == scenario::api && s != static_cast<std::uint64_t>(_round)) {
-    ++_c.dup;  // a publication of another round
-    return;
-  }
-  _c.last_delivery_ns = now;
-  _hist.add(static_cast<std::uint64_t>(now) > t ? (static_cast<std::uint64_t>(now) - t) / 1000 : 0);
-  std::uint32_t* last = &_conns[static_cast<std::size_t>(i)].last_seq;
-  if (_chat) {
-    // The publisher's slot in the receiver's room; a stray publication counts as a duplicate.
-    long room_first = global(i) / _o.room_size * _o.room_size;
-    auto slot = static_cast<long>(p) - room_first;
-    if (slot < 0 || slot >= _o.room_size) {
-      ++_c.dup;
-      return;
-    }
-    last = &_room_seq[static_cast<std::size_t>(i * _o.room_size + slot)];
-  }
-  if (s <= *last) {
-    ++_c.dup;
-  } else {
-    *last = static_cast<std::uint32_t>(s);
-  }
-}
-
-// reconnect: a subscribe reply {"id":2,"subscribe":{"recoverable":true,
-// "epoch":"…","publications":[{"data":…,"offset":K},…],"recovered":true,
-// "offset":K,…}} (offset 0 is left out). The first one sets the client's
-// offset; a recovery's publications are deliveries, and its offset is the
-// stream's position: whatever the client still misses up to it is lost. A
-// client not recovered lost what it missed and starts over at the position.
-// Every client recovers with the epoch of the first subscribe (all clients
-// subscribed before the drop); another epoch in a reply is counted.
-// False when the client failed.
-bool worker::on_subscribed(long i, std::string_view line, std::int64_t now) {
-  std::string_view sub = wire::member(line, "subscribe"), epoch;
-  if (wire::member(sub, "recoverable") != "true" || !wire::to_str(wire::member(sub, "epoch"), epoch)) {
-    fail(i, r_unrecoverable);
-    return false;
-  }
-  if (_epoch.empty()) _epoch = epoch;
-  else if (epoch != _epoch) ++_c.epoch_changes;
-  std::uint64_t offset = 0;
-  wire::to_u64(wire::member(sub, "offset"), offset);
-  std::uint64_t& last = _offsets[static_cast<std::size_t>(i)];
-  if (!_reconnecting) {
-    last = offset;
-    return true;
-  }
-  if (wire::member(sub, "recovered") != "true") {
-    ++_c.not_recovered;
-    if (_target > last) _c.lost += _target - last;
-    last = offset;
-    return true;
-  }
-  std::string_view pubs = wire::member(sub, "publications"), pub;
-  for (std::size_t pos = 0; wire::next_element(pubs, pos, pub);) {
-    std::uint64_t o = 0;
-    if (!wire::to_u64(wire::member(pub, "offset"), o)) continue;
-    ++_c.recovered;
-    on_offset(i, o, true, now);
-  }
-  on_offset(i, offset, false, now);
-  return true;
-}
-
-// reconnect: client i has offset `offset`, in a publication (delivery) or
-// as a position. The next offset is due; an older one is a duplicate, a
-// later one means the ones between are lost.
-void worker::on_offset(long i, std::uint64_t offset, bool delivery, std::int64_t now) {
-  std::uint64_t& last = _offsets[static_cast<std::size_t>(i)];
-  if (delivery) {
-    ++_c.delivered;
-    _c.last_delivery_ns = now;
-  }
-  if (offset <= last) {
-    if (delivery) ++_c.dup;
-    return;
-  }
-  _c.lost += offset - last - (delivery ? 1 : 0);
-  bool crossed = last < _target && offset >= _target;
-  last = offset;
-  if (crossed && (!_target_dropped_only || dropped_client(_o.drop, global(i))) && ++_reached == _relevant &&
-      _target_dropped_only) {
-    _c.all_recovered_ns = now;
-  }
-}
-
-// reconnect: from now on count the clients (the dropped ones, or all live
-// ones) whose offset reaches `offset`.
-void worker::set_target(std::uint64_t offset, bool dropped_only, std::int64_t now) {
-  _target = offset;
-  _target_dropped_only = dropped_only;
-  _reached = _relevant = 0;
-  for (long i = 0; i < _clients; ++i) {
-    auto st = _conns[static_cast<std::size_t>(i)].st;
-    if (dropped_only ? st == state::dead || !dropped_client(_o.drop, global(i)) : st != state::ready) continue;
-    ++_relevant;
-    std::uint64_t last = _offsets[static_cast<std::size_t>(i)];
-    if (last >= offset) ++_reached;
-    else if (dropped_only) _c.missed += offset - last;
-  }
-  if (dropped_only && _reached == _relevant) _c.all_recovered_ns = now;
 }
 
 // reconnect: resets the connections of the dropped clients at once (RST,
@@ -762,7 +300,8 @@ void worker::begin_run(std::int64_t t0) {
       ++_room_ready[static_cast<std::size_t>(i / _o.room_size)];
     }
     std::shuffle(_order.begin(), _order.end(), std::mt19937(static_cast<unsigned>(_plan.index) + 1));
-    _pub_total = static_cast<std::uint64_t>(std::llround(_o.duration * _o.msg_rate * static_cast<double>(_order.size())));
+    _pub_total =
+        static_cast<std::uint64_t>(std::llround(_o.duration * _o.msg_rate * static_cast<double>(_order.size())));
     _pub_interval_ns = _order.empty() ? 0 : s_ns / (_o.msg_rate * static_cast<double>(_order.size()));
   }
 }
@@ -810,81 +349,6 @@ void worker::end_publishing() {
   }
 }
 
-void worker::mark_ready(long i) {
-  _conns[static_cast<std::size_t>(i)].st = state::ready;
-  --_inflight;
-  --_pending;
-  if (_reconnecting) {
-    std::int64_t now = now_ns();
-    ++_c.back;
-    _c.all_back_ns = now;
-    _hist.add(static_cast<std::uint64_t>(now - _reconnect_ns) / 1000);
-  } else if (i < _clients) {
-    ++_c.ready;
-  }
-}
-
-void worker::fail(long i, reason why, int err) {
-  conn& k = _conns[static_cast<std::size_t>(i)];
-  if (k.st == state::dead) return;
-  if (k.st != state::ready) {
-    --_inflight;
-    --_pending;
-    if (_reconnecting) ++_c.back_failed;
-  }
-  ++_c.failed[why];
-  if (err) _c.last_errno = err;
-  if (k.fd >= 0) ::close(k.fd);  // also leaves the epoll set
-  std::free(k.tail);
-  std::free(k.out);
-  k = conn{};
-  k.st = state::dead;
-}
-
-void worker::send_text(long i, std::string_view text) {
-  if (_frame.size() < text.size() + wire::max_client_header) _frame.resize(text.size() + wire::max_client_header);
-  send_raw(i, _frame.data(), wire::text_frame(_frame.data(), text));
-}
-
-// Writes at once when nothing is queued; what the socket does not take waits
-// in the connection's out buffer until EPOLLOUT.
-void worker::send_raw(long i, const char* data, std::size_t len) {
-  conn& k = _conns[static_cast<std::size_t>(i)];
-  if (k.st == state::dead) return;
-  if (k.out_len == 0) {
-    ssize_t w = ::send(k.fd, data, len, MSG_NOSIGNAL);
-    if (w == static_cast<ssize_t>(len)) return;
-    if (w < 0) {
-      if (errno != EAGAIN) return fail(i, r_closed, errno);
-      w = 0;
-    }
-    data += w;
-    len -= static_cast<std::size_t>(w);
-    watch(i, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
-  }
-  k.out = static_cast<char*>(std::realloc(k.out, k.out_len + len));
-  std::memcpy(k.out + k.out_len, data, len);
-  k.out_len += static_cast<std::uint32_t>(len);
-}
-
-void worker::flush(long i) {
-  conn& k = _conns[static_cast<std::size_t>(i)];
-  if (k.out_len == 0) return;
-  ssize_t w = ::send(k.fd, k.out, k.out_len, MSG_NOSIGNAL);
-  if (w < 0) {
-    if (errno != EAGAIN) fail(i, r_closed, errno);
-    return;
-  }
-  k.out_len -= static_cast<std::uint32_t>(w);
-  if (k.out_len > 0) {
-    std::memmove(k.out, k.out + w, k.out_len);
-    return;
-  }
-  std::free(k.out);
-  k.out = nullptr;
-  watch(i, EPOLLIN | EPOLLRDHUP);
-}
-
 void worker::send_report(report_kind kind) {
   report r{kind, static_cast<std::uint32_t>(_plan.index), _c};
   // Small reports are atomic pipe writes; the final one (with the
@@ -903,10 +367,10 @@ void worker::send_report(report_kind kind) {
   if (kind == report_kind::round || kind == report_kind::final) write_all(&_hist, sizeof(_hist));
 }
 
-}  // namespace
+}  // namespace in_worker
 
 int run_worker(const options& o, const worker_plan& plan) {
-  worker w(o, plan);
+  in_worker::worker w(o, plan);
   return w.run();
 }
 

@@ -1,0 +1,244 @@
+// swload worker, connection I/O: connects (ramped, source addresses
+// rotated, bounded handshakes), the handshake timeout, reading into the
+// shared scratch buffer and keeping only an incomplete tail, the HTTP
+// upgrade answer, server WebSocket frames (close, ping), writes and what the
+// socket did not take, and a connection's end. The worker class is in
+// worker.hpp; what the frames' text means is worker_protocol.cpp's.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "worker.hpp"
+
+namespace swload::in_worker {
+
+// Starts connections while the rate allows and fewer than --inflight
+// handshakes are outstanding: a burst of SYNs overflows the listener's
+// backlog and turns into 1 s retransmit delays.
+void worker::start_due(std::int64_t now) {
+  auto allowed = static_cast<long>(static_cast<double>(now - _ramp_start) * _rate / s_ns) + 1;
+  while (_next_start < to_start() && _next_start < allowed && _inflight < _inflight_max)
+    start(slot(_next_start++), now);
+}
+
+void worker::start(long i, std::int64_t now) {
+  conn& k = _conns[static_cast<std::size_t>(i)];
+  k.st = state::connecting;
+  k.started_ns = now;
+  ++_inflight;
+  ++_c.started;
+  k.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (k.fd < 0) return fail(i, r_connect, errno);
+  int one = 1;
+  // The source port is picked at connect() time, per destination, so each
+  // source address offers the whole ephemeral range to this port.
+  setsockopt(k.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+  setsockopt(k.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  src.sin_addr.s_addr = htonl(_src_first + (_src_start + static_cast<std::uint32_t>(i)) % _src_count);
+  if (::bind(k.fd, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0) return fail(i, r_connect, errno);
+  if (::connect(k.fd, reinterpret_cast<sockaddr*>(&_dst), sizeof(_dst)) != 0 && errno != EINPROGRESS) {
+    return fail(i, r_connect, errno);
+  }
+  epoll_event ev{};
+  ev.events = EPOLLOUT | EPOLLIN | EPOLLRDHUP;
+  ev.data.u32 = static_cast<std::uint32_t>(i);
+  if (epoll_ctl(_ep, EPOLL_CTL_ADD, k.fd, &ev) != 0) fail(i, r_connect, errno);
+}
+
+void worker::check_timeouts(std::int64_t now) {
+  auto limit = static_cast<std::int64_t>(_o.handshake_timeout * s_ns);
+  for (long j = 0; j < _next_start; ++j) {
+    long i = slot(j);
+    const conn& k = _conns[static_cast<std::size_t>(i)];
+    if (k.st != state::ready && k.st != state::dead && now - k.started_ns > limit) fail(i, r_timeout);
+  }
+}
+
+void worker::watch(long i, std::uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u32 = static_cast<std::uint32_t>(i);
+  epoll_ctl(_ep, EPOLL_CTL_MOD, _conns[static_cast<std::size_t>(i)].fd, &ev);
+}
+
+void worker::on_event(long i, std::uint32_t events) {
+  conn& k = _conns[static_cast<std::size_t>(i)];
+  // idle: dropped (reconnect) earlier in this batch of events, not started again yet.
+  if (k.st == state::dead || k.st == state::idle) return;
+  if (k.st == state::connecting) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(k.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return fail(i, r_connect, err);
+    if (!(events & EPOLLOUT)) return;
+    k.st = state::upgrading;
+    watch(i, EPOLLIN | EPOLLRDHUP);
+    send_raw(i, _upgrade.data(), _upgrade.size());
+    return;  // level-triggered: input already there is reported again
+  }
+  if (events & EPOLLOUT) flush(i);
+  if (k.st != state::dead && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) on_readable(i);
+}
+
+void worker::on_readable(long i) {
+  conn& k = _conns[static_cast<std::size_t>(i)];
+  std::size_t have = k.tail_len;
+  if (_scratch.size() < have + read_chunk) _scratch.resize(have + read_chunk);
+  if (have) std::memcpy(_scratch.data(), k.tail, have);
+  ssize_t r = ::read(k.fd, _scratch.data() + have, _scratch.size() - have);
+  if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;  // the tail stays as it was
+  if (r <= 0) return fail(i, r_closed, r < 0 ? errno : 0);
+  std::free(k.tail);
+  k.tail = nullptr;
+  k.tail_len = 0;
+  std::int64_t now = now_ns();
+  const char* p = _scratch.data();
+  std::size_t size = have + static_cast<std::size_t>(r), used = 0;
+  if (k.st == state::upgrading) {
+    auto end = std::string_view(p, size).find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+      if (size > 16384) return fail(i, r_upgrade);
+      return keep_tail(i, p, size);
+    }
+    if (size < 12 || std::memcmp(p, "HTTP/1.1 101", 12) != 0) return fail(i, r_upgrade);
+    used = end + 4;
+    on_upgraded(i);
+  }
+  while (k.st != state::dead && used < size) {
+    wire::frame f;
+    if (!wire::parse_header(reinterpret_cast<const unsigned char*>(p + used), size - used, f) ||
+        f.header + f.length > size - used) {
+      break;
+    }
+    const char* payload = p + used + f.header;
+    used += f.header + f.length;
+    if (!on_frame(i, f, payload, now)) return;
+  }
+  if (k.st != state::dead && used < size) keep_tail(i, p + used, size - used);
+}
+
+void worker::keep_tail(long i, const char* p, std::size_t n) {
+  if (n > max_tail) return fail(i, r_protocol);
+  conn& k = _conns[static_cast<std::size_t>(i)];
+  k.tail = static_cast<char*>(std::malloc(n));
+  std::memcpy(k.tail, p, n);
+  k.tail_len = static_cast<std::uint32_t>(n);
+}
+
+// One complete server frame; false when the connection is gone.
+bool worker::on_frame(long i, const wire::frame& f, const char* payload, std::int64_t now) {
+  // Neither server fragments its small messages; swload does not reassemble.
+  if (!f.fin || f.opcode == 0x0 || f.opcode == 0x2) {
+    fail(i, r_protocol);
+    return false;
+  }
+  switch (f.opcode) {
+    case 0x1:
+      on_text(i, std::string_view(payload, f.length), now);
+      break;
+    case 0x8: {
+      const auto* u = reinterpret_cast<const unsigned char*>(payload);
+      _c.last_close_code = f.length >= 2 ? static_cast<std::uint32_t>(u[0] << 8 | u[1]) : 1005;
+      fail(i, r_closed);
+      return false;
+    }
+    case 0x9: {  // ping → pong with the same payload
+      char pong[6 + 125];
+      send_raw(i, pong,
+               wire::control_frame(pong, 0xA, std::string_view(payload, std::min<std::uint64_t>(f.length, 125))));
+      break;
+    }
+    default:  // pong
+      break;
+  }
+  return _conns[static_cast<std::size_t>(i)].st != state::dead;
+}
+
+void worker::mark_ready(long i) {
+  _conns[static_cast<std::size_t>(i)].st = state::ready;
+  --_inflight;
+  --_pending;
+  if (_reconnecting) {
+    std::int64_t now = now_ns();
+    ++_c.back;
+    _c.all_back_ns = now;
+    _hist.add(static_cast<std::uint64_t>(now - _reconnect_ns) / 1000);
+  } else if (i < _clients) {
+    ++_c.ready;
+  }
+}
+
+void worker::fail(long i, reason why, int err) {
+  conn& k = _conns[static_cast<std::size_t>(i)];
+  if (k.st == state::dead) return;
+  if (k.st != state::ready) {
+    --_inflight;
+    --_pending;
+    if (_reconnecting) ++_c.back_failed;
+  }
+  ++_c.failed[why];
+  if (err) _c.last_errno = err;
+  if (k.fd >= 0) ::close(k.fd);  // also leaves the epoll set
+  std::free(k.tail);
+  std::free(k.out);
+  k = conn{};
+  k.st = state::dead;
+}
+
+void worker::send_text(long i, std::string_view text) {
+  if (_frame.size() < text.size() + wire::max_client_header) _frame.resize(text.size() + wire::max_client_header);
+  send_raw(i, _frame.data(), wire::text_frame(_frame.data(), text));
+}
+
+// Writes at once when nothing is queued; what the socket does not take waits
+// in the connection's out buffer until EPOLLOUT.
+void worker::send_raw(long i, const char* data, std::size_t len) {
+  conn& k = _conns[static_cast<std::size_t>(i)];
+  if (k.st == state::dead) return;
+  if (k.out_len == 0) {
+    ssize_t w = ::send(k.fd, data, len, MSG_NOSIGNAL);
+    if (w == static_cast<ssize_t>(len)) return;
+    if (w < 0) {
+      if (errno != EAGAIN) return fail(i, r_closed, errno);
+      w = 0;
+    }
+    data += w;
+    len -= static_cast<std::size_t>(w);
+    watch(i, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
+  }
+  k.out = static_cast<char*>(std::realloc(k.out, k.out_len + len));
+  std::memcpy(k.out + k.out_len, data, len);
+  k.out_len += static_cast<std::uint32_t>(len);
+}
+
+void worker::flush(long i) {
+  conn& k = _conns[static_cast<std::size_t>(i)];
+  if (k.out_len == 0) return;
+  ssize_t w = ::send(k.fd, k.out, k.out_len, MSG_NOSIGNAL);
+  if (w < 0) {
+    if (errno != EAGAIN) fail(i, r_closed, errno);
+    return;
+  }
+  k.out_len -= static_cast<std::uint32_t>(w);
+  if (k.out_len > 0) {
+    std::memmove(k.out, k.out + w, k.out_len);
+    return;
+  }
+  std::free(k.out);
+  k.out = nullptr;
+  watch(i, EPOLLIN | EPOLLRDHUP);
+}
+
+}  // namespace swload::in_worker
