@@ -212,7 +212,8 @@ std::array<std::uint8_t, 16> centrifuge_handler::new_client_id() {
   return id;
 }
 
-void centrifuge_handler::on_open(session& s) {
+void centrifuge_handler::on_open(session& s, const ws::upgrade_result& req) {
+  (void)req;  // the wire format will come from its query (cf_protocol)
   client* c = _clients->acquire(s);
   _stats.client_records.inc();
   s.user = c;

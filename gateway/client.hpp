@@ -73,7 +73,7 @@ class centrifuge_handler final : public session_handler {
   centrifuge_handler(const protocol_options& opts, routing::router& router, session_context& sessions);
   ~centrifuge_handler() override;
 
-  void on_open(session& s) override;
+  void on_open(session& s, const ws::upgrade_result& req) override;
   void on_message(session& s, ws::opcode op, std::span<const std::uint8_t> payload) override;
   void on_close(session& s) override;
   void on_timer(session& s) override;

@@ -272,6 +272,7 @@ upgrade_result parse_upgrade(std::string_view bytes, const upgrade_options& opts
   // Sec-WebSocket-Extensions tells the client none is in use.
   r.status = upgrade_status::accepted;
   r.consumed = used;
+  if (auto q = target.find('?'); q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
   r.response =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ";
   r.response += accept_key(key);
@@ -283,6 +284,35 @@ upgrade_result parse_upgrade(std::string_view bytes, const upgrade_options& opts
   }
   r.response += "\r\n";
   return r;
+}
+
+std::string query_param(std::string_view query, std::string_view name) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  while (!query.empty()) {
+    std::string_view pair = query.substr(0, query.find('&'));
+    query.remove_prefix(std::min(query.size(), pair.size() + 1));
+    std::string_view key = pair.substr(0, pair.find('='));
+    if (key != name) continue;
+    std::string_view value = key.size() < pair.size() ? pair.substr(key.size() + 1) : std::string_view();
+    std::string out;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (value[i] == '+') {
+        out.push_back(' ');
+      } else if (value[i] == '%' && i + 2 < value.size() && hex(value[i + 1]) >= 0 && hex(value[i + 2]) >= 0) {
+        out.push_back(static_cast<char>(hex(value[i + 1]) * 16 + hex(value[i + 2])));
+        i += 2;
+      } else {
+        out.push_back(value[i]);
+      }
+    }
+    return out;
+  }
+  return {};
 }
 
 }  // namespace sb::ws

@@ -36,7 +36,12 @@ struct upgrade_result {
   // bad_key, body, origin.
   const char* reason = "";
   std::string subprotocol;  // chosen on accept ("" if none)
+  std::string query;        // on accept: the request target after '?' ("" if none), still percent-encoded
 };
+
+/// The value of `name` in a query string ("a=1&b=2"), percent-decoded
+/// (and '+' as space); empty when absent. Any thread.
+std::string query_param(std::string_view query, std::string_view name);
 
 /// Decides what to answer a new connection. Owner shard's thread (pure: no
 /// I/O, no state kept between calls). `bytes`: everything received so far,

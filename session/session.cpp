@@ -147,7 +147,7 @@ bool session::handle_handshake(std::uint8_t* data, std::size_t n) {
   } else {
     _ctx._wheel.cancel(*this);
   }
-  _ctx._handler->on_open(*this);
+  _ctx._handler->on_open(*this, r);
   if (_phase != phase::open) return false;
   // Bytes after the request are the client's first frames.
   if (r.consumed < n) return handle_frames(data + r.consumed, n - r.consumed);

@@ -129,8 +129,9 @@ class session_context;
 class session_handler {
  public:
   virtual ~session_handler() = default;
-  /// The upgrade succeeded; the session may send.
-  virtual void on_open(session& s) = 0;
+  /// The upgrade succeeded; the session may send. `req` (what the upgrade
+  /// accepted: query, subprotocol) is valid during the call only.
+  virtual void on_open(session& s, const ws::upgrade_result& req) = 0;
   /// A complete data message (text already validated as UTF-8). The bytes
   /// are valid only during the call.
   virtual void on_message(session& s, ws::opcode op, std::span<const std::uint8_t> payload) = 0;
@@ -143,7 +144,7 @@ class session_handler {
 /// Diagnostic handler (`--mode echo`): sends every message back as it came.
 class echo_handler final : public session_handler {
  public:
-  void on_open(session&) override {}
+  void on_open(session&, const ws::upgrade_result&) override {}
   void on_message(session& s, ws::opcode op, std::span<const std::uint8_t> payload) override;
   void on_close(session&) override {}
 };

@@ -295,4 +295,18 @@ TEST(http_upgrade, tokens_are_case_insensitive_lists) {
   EXPECT_EQ(parse_upgrade(two_lines, {}).status, upgrade_status::accepted);
 }
 
+TEST(http_upgrade, query_is_kept_and_read_by_name) {
+  auto r = parse_upgrade(with(good, "GET /connection/websocket HTTP/1.1",
+                              "GET /connection/websocket?cf_protocol=protobuf&x=a%20b+c HTTP/1.1"),
+                         {});
+  ASSERT_EQ(r.status, upgrade_status::accepted);
+  EXPECT_EQ(r.query, "cf_protocol=protobuf&x=a%20b+c");
+  EXPECT_EQ(query_param(r.query, "cf_protocol"), "protobuf");
+  EXPECT_EQ(query_param(r.query, "x"), "a b c");
+  EXPECT_EQ(query_param(r.query, "cf"), "");
+  EXPECT_EQ(query_param("a&b=1&a=2", "a"), "");  // the first occurrence wins, here valueless
+  EXPECT_EQ(query_param("p=%zz%4", "p"), "%zz%4");  // malformed escapes are kept as they are
+  EXPECT_EQ(parse_upgrade(good, {}).query, "");
+}
+
 }  // namespace
