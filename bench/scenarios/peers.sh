@@ -14,11 +14,14 @@
 #
 # usage: bench/scenarios/peers.sh [N=19000] [RUNS=2] [--pub-rate R] [--msg-rate R]
 #                                 [--duration S] [--room-size K] [--hold S]
+#                                 [--scenarios "idle broadcast chat"]
 #   --pub-rate: broadcast publications/s (3: 19,000 × 3 = 57k deliveries/s,
 #     which both servers sustain on the 2-core development machine, which
 #     also runs swload itself; 20/s = 380k/s is far beyond it)
 #   --msg-rate: chat publications per client per second (0.25: rooms of 10,
 #     19,000 clients → 47.5k deliveries/s)
+# SB_BIN_DIR=DIR takes switchboard from DIR (a build from before a change,
+# for before/after figures in one sitting); swload always from build/bin.
 # Run from anywhere; builds switchboard and swload if missing, and runs
 # `npm ci` in bench/peers if node_modules is missing. Every step is bounded
 # by a timeout; every process started here is killed by PID on exit. Exit 1
@@ -35,6 +38,7 @@ MSG_RATE=0.25
 DURATION=10
 ROOM_SIZE=10
 HOLD=5
+SCENARIOS="idle broadcast chat"
 positional=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -43,6 +47,7 @@ while [[ $# -gt 0 ]]; do
     --duration) DURATION="$2"; shift 2 ;;
     --room-size) ROOM_SIZE="$2"; shift 2 ;;
     --hold) HOLD="$2"; shift 2 ;;
+    --scenarios) SCENARIOS="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set /p' "$0" | grep '^#'; exit 0 ;;
     -*) echo "peers.sh: unknown flag $1" >&2; exit 2 ;;
     *) positional+=("$1"); shift ;;
@@ -87,7 +92,7 @@ start_server() {
   local kind="$1" log="$2"
   SERVER_PORT="$(free_port)"
   if [[ "$kind" == switchboard ]]; then
-    build/bin/switchboard --config bench/scenarios/bench.toml --shards 2 \
+    "${SB_BIN_DIR:-build/bin}/switchboard" --config bench/scenarios/bench.toml --shards 2 \
       --listen "127.0.0.1:$SERVER_PORT" --ops-listen "127.0.0.1:$(free_port)" >"$log" 2>&1 &
   else
     "$BUN" bench/peers/bun_server.js --port "$SERVER_PORT" >"$log" 2>&1 &
@@ -131,7 +136,7 @@ echo "peers.sh: N=$N RUNS=$RUNS broadcast pub-rate $PUB_RATE/s, chat rooms of $R
   "duration ${DURATION}s, idle hold ${HOLD}s; output in $OUT"
 results="$OUT/results.jsonl"
 : >"$results"
-for scen in idle broadcast chat; do
+for scen in $SCENARIOS; do
   for run in $(seq "$RUNS"); do
     for KIND in switchboard bun; do
       log="$OUT/$scen.$KIND.$run"
