@@ -4,7 +4,7 @@
 //    EVP_PKEY as long as nobody mutates it, and keys decoded by
 //    PEM_read_bio_PUBKEY are already provider keys, so verify never has to
 //    export (and cache into) them;
-//  - every call makes its own EVP_MD_CTX / ECDSA_SIG;
+//  - every call makes its own EVP_MD_CTX / ECDSA_SIG (jwt_signature.cpp);
 //  - simdjson parsers are thread_local (one per shard thread, reused, so a
 //    connect storm does not allocate a parser per token; jwt_parse.cpp).
 // Every OpenSSL failure on the verify path clears the thread's error queue:
@@ -13,12 +13,8 @@
 #include "gateway/jwt.hpp"
 
 #include <openssl/bio.h>
-#include <openssl/bn.h>
-#include <openssl/crypto.h>
-#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -28,6 +24,7 @@
 #include <utility>
 
 #include "gateway/jwt_parse.hpp"
+#include "gateway/jwt_signature.hpp"
 
 namespace sb::auth {
 
@@ -75,45 +72,6 @@ EVP_PKEY* load_public_key(const std::string& pem) {
 
 [[noreturn]] void config_fail(const char* key, const char* what) {
   throw std::runtime_error(std::string(key) + ": " + what);
-}
-
-bool verify_digest(EVP_PKEY* key, const EVP_MD* md, std::string_view data, const unsigned char* sig,
-                   std::size_t sig_len) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx != nullptr && EVP_DigestVerifyInit(ctx, nullptr, md, nullptr, key) == 1 &&
-            EVP_DigestVerify(ctx, sig, sig_len, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
-  EVP_MD_CTX_free(ctx);
-  if (!ok) ERR_clear_error();
-  return ok;
-}
-
-// JOSE ES* signatures are R||S, each left-padded to the curve size (RFC 7518
-// §3.4); EVP_DigestVerify wants the DER ECDSA-Sig-Value.
-bool verify_ecdsa(EVP_PKEY* key, const EVP_MD* md, int bits, std::string_view data, std::string_view sig) {
-  const std::size_t half = static_cast<std::size_t>((bits + 7) / 8);
-  if (sig.size() != 2 * half) return false;
-  const auto* raw = reinterpret_cast<const unsigned char*>(sig.data());
-  ECDSA_SIG* es = ECDSA_SIG_new();
-  BIGNUM* r = BN_bin2bn(raw, static_cast<int>(half), nullptr);
-  BIGNUM* s = BN_bin2bn(raw + half, static_cast<int>(half), nullptr);
-  if (es == nullptr || r == nullptr || s == nullptr || ECDSA_SIG_set0(es, r, s) != 1) {
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(es);
-    ERR_clear_error();
-    return false;
-  }
-  // ECDSA_SIG owns r and s now. DER of two ≤ 66-byte integers fits easily.
-  unsigned char der[160];
-  unsigned char* p = der;
-  bool ok = false;
-  if (i2d_ECDSA_SIG(es, nullptr) <= static_cast<int>(sizeof der)) {
-    const int len = i2d_ECDSA_SIG(es, &p);
-    ok = len > 0 && verify_digest(key, md, data, der, static_cast<std::size_t>(len));
-  }
-  ECDSA_SIG_free(es);
-  if (!ok) ERR_clear_error();
-  return ok;
 }
 
 }  // namespace
@@ -164,24 +122,12 @@ bool verifier::check_signature(int alg_index, std::string_view signed_part, std:
   const alg_info& a = algs[static_cast<std::size_t>(alg_index)];
   const EVP_MD* md = _md[a.md].get();
   switch (a.fam) {
-    case family::hmac: {
-      unsigned char mac[EVP_MAX_MD_SIZE];
-      unsigned int mac_len = 0;
-      if (HMAC(md, _hmac_secret.data(), static_cast<int>(_hmac_secret.size()),
-               reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), mac,
-               &mac_len) == nullptr) {
-        ERR_clear_error();
-        return false;
-      }
-      // Constant time: a byte-by-byte early exit would let a client find
-      // a valid MAC one byte at a time by timing.
-      return sig.size() == mac_len && CRYPTO_memcmp(sig.data(), mac, mac_len) == 0;
-    }
+    case family::hmac:
+      return detail::verify_hmac(md, _hmac_secret, signed_part, sig);
     case family::rsa:
-      if (sig.size() != static_cast<std::size_t>(EVP_PKEY_get_size(_rsa.get()))) return false;
-      return verify_digest(_rsa.get(), md, signed_part, reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
+      return detail::verify_rsa(_rsa.get(), md, signed_part, sig);
     case family::ecdsa:
-      return verify_ecdsa(_ecdsa.get(), md, _ecdsa_bits, signed_part, sig);
+      return detail::verify_ecdsa(_ecdsa.get(), md, _ecdsa_bits, signed_part, sig);
   }
   return false;
 }
@@ -293,14 +239,8 @@ std::string sign_hs256(std::string_view secret, std::string_view claims_json) {
   token += '.';
   token += detail::b64url_encode(claims_json);
   unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  // HMAC() wants a non-null key pointer even for an empty key.
-  static const char empty_key = 0;
-  if (HMAC(EVP_sha256(), secret.empty() ? &empty_key : secret.data(), static_cast<int>(secret.size()),
-           reinterpret_cast<const unsigned char*>(token.data()), token.size(), mac, &mac_len) == nullptr) {
-    ERR_clear_error();
-    return {};
-  }
+  const unsigned mac_len = detail::hmac(EVP_sha256(), secret, token, mac);
+  if (mac_len == 0) return {};
   token += '.';
   token += detail::b64url_encode(std::string_view(reinterpret_cast<const char*>(mac), mac_len));
   return token;
