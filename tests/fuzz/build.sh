@@ -17,7 +17,8 @@ $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_ws_decoder.cpp session/ws_
   -lsimdjson -o $out/fuzz_ws_decoder
 $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_http_upgrade.cpp session/http_upgrade.cpp $out/asio_impl.o \
   -lcrypto -lssl -lfmt -lpthread -o $out/fuzz_http_upgrade
-$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_jwt.cpp gateway/jwt.cpp -lsimdjson -lcrypto -o $out/fuzz_jwt
+$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_jwt.cpp gateway/jwt.cpp gateway/jwt_keys.cpp \
+  gateway/jwt_parse.cpp gateway/jwt_signature.cpp -lsimdjson -lcrypto -o $out/fuzz_jwt
 $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_centrifuge_json.cpp session/json_reader.cpp \
   session/json_validate.cpp session/json_writer.cpp session/protocol.cpp -lsimdjson -o $out/fuzz_centrifuge_json
 $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_server_api.cpp gateway/server_api_parse.cpp -lsimdjson -lfmt \
