@@ -117,6 +117,26 @@ void client::on_insufficient_state(routing::subscription&) {
   handler().disconnect(*this, proto::disconnect_code::insufficient_state, "insufficient state");
 }
 
+void client::on_subscribe_failed(routing::subscription& s, std::uint32_t code) {
+  auto& h = handler();
+  remove(&s);
+  h._stats.subscribe_errors.inc();
+  // The join sent after the subscribe is undone (the home saw it, in order).
+  const routing::channel_options* ns = h._opts.rules.resolve(s.name());
+  if (ns && ns->presence) h._router.leave(s.name(), h.presence_info(*this));
+  if (s.owner_flag) {
+    // A token's channel that cannot be joined: the connect cannot complete
+    // as the token asks (Centrifugo disconnects with 3004 too). Made by the
+    // server API after connect: nothing was promised to the client.
+    if (st == state::connect_pending) h.disconnect(*this, proto::disconnect_code::server_error, "internal server error");
+    return;
+  }
+  if (s.owner_tag == 0 || st != state::connected) return;
+  h._out.clear();
+  encoder().error_reply(h._out, s.owner_tag, code);  // 100 is temporary: centrifuge-js subscribes again
+  h.reply_frame(*this);
+}
+
 void client::push_subscribed(routing::subscription& s, const routing::position& pos) {
   auto& h = handler();
   h._out.clear();
@@ -268,13 +288,19 @@ void centrifuge_handler::on_close(session& s) {
   _stats.client_records.dec();
 }
 
-void centrifuge_handler::answer_history(std::uint64_t query, routing::history_answer&& a) {
+std::pair<client*, std::uint32_t> centrifuge_handler::take_query(std::uint64_t query) {
   auto it = _queries.find(query);
-  if (it == _queries.end()) return;  // the client is gone
+  if (it == _queries.end()) return {nullptr, 0};  // the client is gone
   auto [c, id] = it->second;
   _queries.erase(it);
   --c->pending_queries;
-  if (c->st != client::state::connected) return;
+  if (c->st != client::state::connected) return {nullptr, 0};
+  return {c, id};
+}
+
+void centrifuge_handler::answer_history(std::uint64_t query, routing::history_answer&& a) {
+  auto [c, id] = take_query(query);
+  if (!c) return;
   _out.clear();
   if (a.error != 0) {
     c->encoder().error_reply(_out, id, a.error);
@@ -289,13 +315,22 @@ void centrifuge_handler::answer_history(std::uint64_t query, routing::history_an
   reply_frame(*c);
 }
 
+void centrifuge_handler::answer_publish(std::uint64_t query, std::uint32_t error) {
+  auto [c, id] = take_query(query);
+  if (!c) return;
+  _out.clear();
+  if (error) {
+    _stats.publish_errors.inc();
+    c->encoder().error_reply(_out, id, error);
+  } else {
+    c->encoder().empty_reply(_out, id, proto::method::publish);
+  }
+  reply_frame(*c);
+}
+
 void centrifuge_handler::answer_presence(std::uint64_t query, bool counts_only, routing::presence_answer&& a) {
-  auto it = _queries.find(query);
-  if (it == _queries.end()) return;  // the client is gone
-  auto [c, id] = it->second;
-  _queries.erase(it);
-  --c->pending_queries;
-  if (c->st != client::state::connected) return;
+  auto [c, id] = take_query(query);
+  if (!c) return;
   _out.clear();
   if (a.error != 0) {
     c->encoder().error_reply(_out, id, a.error);

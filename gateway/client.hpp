@@ -43,6 +43,7 @@ struct protocol_options {
   std::chrono::milliseconds pong_timeout{8'000};
   std::chrono::milliseconds stale_timeout{10'000};           // connect must arrive within
   std::chrono::milliseconds expired_close_delay{25'000};     // grace after token expiry
+  bool publish_waits_for_engine = false;  // a publish is answered once the engine ordered it (Redis)
   std::string version = "0.1.0";
 };
 
@@ -128,7 +129,10 @@ class centrifuge_handler final : public session_handler {
   template <typename Fn>
   std::size_t for_user(std::string_view user, std::string_view client, Fn&& fn);
   void index_user(client& c);
+  /// The client and command id a query answers; null when the client is gone or no longer connected.
+  std::pair<client*, std::uint32_t> take_query(std::uint64_t query);
   void answer_history(std::uint64_t query, routing::history_answer&& a);
+  void answer_publish(std::uint64_t query, std::uint32_t error);
   void answer_presence(std::uint64_t query, bool counts_only, routing::presence_answer&& a);
   routing::client_info presence_info(const client& c) const;
   routing::subscription* subscribe_client(client& c, std::string_view channel, const routing::recovery_request* rec,

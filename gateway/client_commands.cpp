@@ -231,6 +231,17 @@ void centrifuge_handler::handle_publish(client& c, const proto::command& cmd) {
   auto id_chars = c.id_text();
   pub->info.client.assign(id_chars.data(), id_chars.size());
   pub->info.conn_info = c.conn_info_view();
+  if (_opts.publish_waits_for_engine) {
+    // A shared store orders publications (the Redis engine): the reply
+    // waits for its answer, so that a refused publication says so.
+    _stats.publishes.inc();
+    return ask_home(c, cmd, [&](std::uint64_t query, unsigned origin, mesh& m) {
+      return _router.publish(std::move(pub), [self = this, query, origin, &m](std::uint32_t err, std::uint64_t,
+                                                                              std::string_view) {
+        (void)m.invoke_on(origin, [self, query, err] { self->answer_publish(query, err); });
+      });
+    });
+  }
   if (!_router.publish(std::move(pub))) {
     _stats.publish_errors.inc();
     return error(c, cmd, too_many_requests, "too many requests");

@@ -32,6 +32,7 @@ struct client final : routing::subscriber {
   void on_subscribed(routing::subscription& s, const routing::position& pos) override;
   void deliver(const frame_ref& frame) override { (void)sess.send(frame); }
   void on_insufficient_state(routing::subscription& s) override;
+  void on_subscribe_failed(routing::subscription& s, std::uint32_t code) override;
 
   centrifuge_handler& handler() const noexcept {
     return static_cast<centrifuge_handler&>(*sess.context().handler());

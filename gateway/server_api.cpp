@@ -167,9 +167,11 @@ struct server_api::impl {
     pub->channel = channel;
     pub->data = data;
     bool ok = routing::router::publish_from_main(
-        m, *wire.routers, std::move(pub), [this, id, index](std::uint64_t offset, std::string_view epoch) {
+        m, *wire.routers, std::move(pub),
+        [this, id, index](std::uint32_t error, std::uint64_t offset, std::string_view epoch) {
           // With history the reply says where the publication is in the
           // stream (Centrifugo's shape); without, it is just accepted.
+          if (error) return answer_from_shard(id, index, error_object(error, proto::error_message(error)));
           answer_from_shard(id, index,
                             epoch.empty() ? std::string(R"({"result":{}})")
                                           : fmt::format(R"({{"result":{{"offset":{},"epoch":{}}}}})", offset,

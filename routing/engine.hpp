@@ -13,12 +13,17 @@
 // hold anything across the call that the callback invalidates.
 //
 // Ordering contract (what makes subscribe and recovery exact, decision 5):
-//  - open() and recover() answers for one channel come in the order they
-//    were asked for;
+//  - open() answers for one channel come in the order they were asked for,
+//    and a recover() answer comes after the answer to every open() of the
+//    channel asked before it (a shard registers before it recovers);
 //  - an open()/recover() answer at offset N comes before the engine
 //    dispatches the publication N+1 of that channel, and no publication at
 //    or below N is dispatched after it;
-//  - dispatches of a channel come in offset order.
+//  - dispatches of a channel come in offset order (offset 0: a publication
+//    of a channel without a stream, which has no order to check).
+//
+// Errors: an engine that cannot serve a call (its store is unreachable)
+// answers at once with Centrifuge's internal error (100), never hangs.
 
 #include "pool/inplace_function.hpp"
 #include "routing/home_channel.hpp"
@@ -31,13 +36,16 @@ namespace sb::routing {
 
 struct router_stats;
 
-/// Answer to publish(): the publication's offset (0: dropped, nobody
-/// subscribes and nothing is kept) and its epoch when the channel keeps
-/// history (empty otherwise). May be empty (a client's publish waits for
-/// nothing).
-using publish_done = inplace_function<void(std::uint64_t offset, std::string_view epoch), 24>;
-/// Answer to open(): where the stream stands for a shard that joins it.
-using open_done = inplace_function<void(home_channel& hc, std::uint64_t offset, stream_epoch epoch), 32>;
+/// Answer to publish(): 0 or an error code (100: the engine cannot order
+/// it now); the publication's offset (0: dropped, nobody subscribes and
+/// nothing is kept, or a channel without history in a shared store) and its
+/// epoch when the channel keeps history (empty otherwise). May be empty (a
+/// client's publish that waits for nothing).
+using publish_done = inplace_function<void(std::uint32_t error, std::uint64_t offset, std::string_view epoch), 24>;
+/// Answer to open(): where the stream stands for a shard that joins it, or
+/// an error (100) when the stream cannot be joined now.
+using open_done =
+    inplace_function<void(home_channel& hc, std::uint32_t error, std::uint64_t offset, stream_epoch epoch), 32>;
 /// Answer to recover().
 using recover_done = inplace_function<void(home_channel& hc, recovery_answer&& a), 32>;
 /// Answers to history() and presence().
@@ -56,6 +64,11 @@ class engine_host {
   /// `pub` (a publication the engine ordered, or a join/leave event) goes
   /// to every shard of this node that subscribes to `hc`.
   virtual void dispatch(home_channel& hc, const publication_ptr& pub) = 0;
+  /// The stream moved without its publications being dispatched (the
+  /// engine lost them: a store outage, or a store that lost its data and
+  /// began a new epoch): subscriber shards take `offset`/`epoch` as their
+  /// position and tell positioned subscriptions they missed publications.
+  virtual void reset_stream(home_channel& hc, std::uint64_t offset, stream_epoch epoch) = 0;
 
  protected:
   ~engine_host() = default;
@@ -100,6 +113,8 @@ class engine {
 
   /// About once a second: expire what the engine keeps.
   virtual void sweep() = 0;
+  /// Shutdown, before the shard's loop ends: close what keeps it running.
+  virtual void stop() {}
 };
 
 }  // namespace sb::routing

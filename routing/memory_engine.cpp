@@ -91,7 +91,7 @@ void memory_engine::on_erase(home_channel& hc) {
 
 void memory_engine::open(home_channel& hc, open_done done) {
   set_idle(hc, false);
-  done(hc, hc.offset, hc.epoch);
+  done(hc, 0, hc.offset, hc.epoch);
 }
 
 bool memory_engine::release(home_channel& hc) {
@@ -140,7 +140,7 @@ void memory_engine::publish(publication_ptr pub, publish_done done) {
     if (!keeps_history(o)) {
       // Nobody subscribes anywhere and nothing is kept: a lookup and nothing else.
       _stats->publications_dropped.inc();
-      if (done) done(0, {});
+      if (done) done(0, 0, {});
       return;
     }
     // History is kept even with nobody subscribed (a client may come back).
@@ -162,14 +162,14 @@ void memory_engine::publish(publication_ptr pub, publish_done done) {
     trim_history(*h, now);
     enforce_history_bound();
     if (!_host->find_home(pub->channel)) {  // evicted itself (bound too small)
-      if (done) done(0, {});
+      if (done) done(0, 0, {});
       return;
     }
   }
   _host->dispatch(*hc, pub);
   if (!done) return;
   // The position is worth reporting only where it can be used: with history.
-  done(hc->offset, history_of(*hc) ? hc->epoch.view() : std::string_view());
+  done(0, hc->offset, history_of(*hc) ? hc->epoch.view() : std::string_view());
 }
 
 void memory_engine::drop_history_front(channel_history& h) {

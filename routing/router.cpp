@@ -161,8 +161,28 @@ void router::release_if_unused(local_channel* lc) {
   _stats.local_channels.dec();
 }
 
-void router::on_registered(local_channel* lc, std::uint64_t offset, stream_epoch epoch) {
+void router::on_registered(local_channel* lc, std::uint32_t error, std::uint64_t offset, stream_epoch epoch) {
   lc->registering = false;
+  if (error) {
+    // The home could not join the stream (its engine's store is away):
+    // every pending subscription fails; a recovering one is cancelled here
+    // and freed when its own answer comes.
+    for (auto it = lc->subs.begin(); it != lc->subs.end();) {
+      subscription& s = *it++;
+      if (s.active) continue;
+      if (s.owner) s.owner->on_subscribe_failed(s, error);
+      if (s.recovering) {
+        s.owner = nullptr;
+        continue;
+      }
+      --lc->pending;
+      lc->subs.erase(lc->subs.iterator_to(s));
+      _sub_pool.release(&s);
+      _stats.subscriptions.dec();
+    }
+    release_if_unused(lc);
+    return;
+  }
   lc->registered = true;
   lc->last_offset = offset;
   lc->epoch = epoch;
@@ -188,11 +208,18 @@ void router::on_registered(local_channel* lc, std::uint64_t offset, stream_epoch
   release_if_unused(lc);
 }
 
-void router::on_synced(local_channel* lc, subscription* s, std::uint64_t offset, stream_epoch epoch,
-                       bool recovered, std::vector<publication_ptr> pubs) {
+void router::on_synced(local_channel* lc, subscription* s, std::uint32_t error, std::uint64_t offset,
+                       stream_epoch epoch, bool recovered, std::vector<publication_ptr> pubs) {
   --lc->pending;
   s->recovering = false;
-  if (!s->owner) {  // unsubscribed meanwhile
+  if (s->owner && (error || !lc->registered)) {
+    // No stream to join (the engine failed, or this shard's registration
+    // did): the subscription fails instead of waiting for forwards that
+    // would never come.
+    s->owner->on_subscribe_failed(*s, error ? error : 100);
+    s->owner = nullptr;
+  }
+  if (!s->owner) {  // unsubscribed meanwhile, or failed
     lc->subs.erase(lc->subs.iterator_to(*s));
     _sub_pool.release(s);
     _stats.subscriptions.dec();
@@ -219,9 +246,10 @@ void router::on_deliver(const publication_ptr& pub) {
   local_channel* lc = *it;
   if (!lc->registered) return;     // cannot happen (FIFO), kept cheap and safe
   bool presence_event = pub->what != publication::kind::publication;
-  if (!presence_event) {
+  if (!presence_event && pub->offset != 0) {
     // The home forwards every publication of a channel to this shard in
-    // offset order; a jump means the mesh shed some under overload.
+    // offset order; a jump means the mesh shed some under overload (or the
+    // engine lost them). Offset 0: a channel without a stream.
     bool gap = pub->offset != lc->last_offset + 1;
     lc->last_offset = pub->offset;
     if (gap) stream_gap(lc);
@@ -254,6 +282,16 @@ void router::on_position(std::string_view channel, std::uint64_t offset) {
   stream_gap(lc);
 }
 
+void router::on_reset(std::string_view channel, std::uint64_t offset, stream_epoch epoch) {
+  auto it = _local.find(channel);
+  if (it == _local.end()) return;
+  local_channel* lc = *it;
+  if (!lc->registered) return;
+  lc->last_offset = offset;
+  lc->epoch = epoch;
+  stream_gap(lc);
+}
+
 void router::stream_gap(local_channel* lc) {
   _stats.stream_gaps.inc();
   // Owners only mark the session closing here (the close completes later),
@@ -266,7 +304,7 @@ void router::stream_gap(local_channel* lc) {
 // ---------------------------------------------------------------------------
 // Entering side
 
-bool router::publish(publication_ptr pub) {
+bool router::publish(publication_ptr pub, publish_done ordered) {
   _stats.publications_in.inc();
   if (pub->entered_ns == 0) pub->entered_ns = steady_now_ns();
   unsigned home = home_of(pub->channel, _mesh.shards());
@@ -274,7 +312,9 @@ bool router::publish(publication_ptr pub) {
   // shard sent earlier (a subscribe in the same frame) travels the same
   // ring and must be ordered before the publication.
   router* target = _all[home];
-  return send(home, [target, p = std::move(pub)]() mutable { target->_engine.publish(std::move(p), {}); });
+  return send(home, [target, p = std::move(pub), done = std::move(ordered)]() mutable {
+    target->_engine.publish(std::move(p), std::move(done));
+  });
 }
 
 void router::join(std::string_view channel, client_info who) {

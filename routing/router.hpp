@@ -103,9 +103,11 @@ class router final : private engine_host {
   /// Ends a subscription (active or pending). The pointer is invalid after.
   void unsubscribe(subscription* s);
 
-  /// Sends a publication to its channel's home for ordering and fan-out.
-  /// False when the mesh refused it (overload; counted).
-  bool publish(publication_ptr pub);
+  /// Sends a publication to its channel's home for ordering and fan-out;
+  /// `ordered` (may be empty) runs on the home shard with the engine's
+  /// answer (callers hop back themselves). False when the mesh refused it
+  /// (overload; counted).
+  bool publish(publication_ptr pub, publish_done ordered = {});
 
   /// From the main thread (the server API): sends `pub` to its channel's
   /// home through the main thread's rings; on the home shard, once its
@@ -150,15 +152,18 @@ class router final : private engine_host {
   home_channel* make_home(std::string_view channel) override;
   void erase_home(home_channel* hc) override;
   void dispatch(home_channel& hc, const publication_ptr& pub) override;
+  void reset_stream(home_channel& hc, std::uint64_t offset, stream_epoch epoch) override;
+  void release_if_unsubscribed(std::string_view channel);
   void on_register(unsigned from, compact_string channel, local_channel* lc);
   void on_sync(unsigned from, compact_string channel, local_channel* lc, subscription* s, std::uint64_t since,
                compact_string epoch);
   void on_unregister(unsigned from, std::string_view channel);
   void send_positions();
   // Subscriber side (router.cpp).
-  void on_registered(local_channel* lc, std::uint64_t offset, stream_epoch epoch);
-  void on_synced(local_channel* lc, subscription* s, std::uint64_t offset, stream_epoch epoch, bool recovered,
-                 std::vector<publication_ptr> pubs);
+  void on_registered(local_channel* lc, std::uint32_t error, std::uint64_t offset, stream_epoch epoch);
+  void on_synced(local_channel* lc, subscription* s, std::uint32_t error, std::uint64_t offset, stream_epoch epoch,
+                 bool recovered, std::vector<publication_ptr> pubs);
+  void on_reset(std::string_view channel, std::uint64_t offset, stream_epoch epoch);
   void on_deliver(const publication_ptr& pub);
   void on_position(std::string_view channel, std::uint64_t offset);
   void stream_gap(local_channel* lc);

@@ -30,17 +30,29 @@ void router::erase_home(home_channel* hc) {
 void router::on_register(unsigned from, compact_string channel, local_channel* lc) {
   home_channel* hc = find_home(channel);
   if (!hc) hc = make_home(channel);
-  _engine.open(*hc, [this, from, lc](home_channel& h, std::uint64_t offset, stream_epoch epoch) {
+  _engine.open(*hc, [this, from, lc](home_channel& h, std::uint32_t error, std::uint64_t offset, stream_epoch epoch) {
     // Recorded when the engine answers: every dispatch after this follows
     // the answer on the same ring.
-    h.shards.insert(static_cast<std::uint16_t>(from));
-    if (from == _id) return on_registered(lc, offset, epoch);
+    if (!error) {
+      h.shards.insert(static_cast<std::uint16_t>(from));
+    } else if (h.shards.empty()) {
+      // Not inside the engine's callback: the record may go, later this turn.
+      (void)send(_id, [this, name = h.name] { release_if_unsubscribed(name); });
+    }
+    if (from == _id) return on_registered(lc, error, offset, epoch);
     // Must not be lost: the subscriber shard is waiting. A refused send here
     // means the destination is far behind; it is counted and the pending
     // subscriptions stay pending until the client gives up.
     router* sub_router = _all[from];
-    (void)send(from, [sub_router, lc, offset, epoch]() mutable { sub_router->on_registered(lc, offset, epoch); });
+    (void)send(from, [sub_router, lc, error, offset, epoch]() mutable {
+      sub_router->on_registered(lc, error, offset, epoch);
+    });
   });
+}
+
+void router::release_if_unsubscribed(std::string_view channel) {
+  home_channel* hc = find_home(channel);
+  if (hc && hc->shards.empty() && !_engine.release(*hc)) erase_home(hc);
 }
 
 void router::on_sync(unsigned from, compact_string channel, local_channel* lc, subscription* s, std::uint64_t since,
@@ -49,10 +61,10 @@ void router::on_sync(unsigned from, compact_string channel, local_channel* lc, s
   bool made = !hc;
   if (made) hc = make_home(channel);  // not reachable with FIFO rings (the register went first); harmless
   _engine.recover(*hc, since, epoch, [this, from, lc, s](home_channel&, recovery_answer&& a) {
-    if (from == _id) return on_synced(lc, s, a.offset, a.epoch, a.recovered, std::move(a.publications));
+    if (from == _id) return on_synced(lc, s, a.error, a.offset, a.epoch, a.recovered, std::move(a.publications));
     router* sub_router = _all[from];
     (void)send(from, [sub_router, lc, s, a = std::move(a)]() mutable {
-      sub_router->on_synced(lc, s, a.offset, a.epoch, a.recovered, std::move(a.publications));
+      sub_router->on_synced(lc, s, a.error, a.offset, a.epoch, a.recovered, std::move(a.publications));
     });
   });
   if (made && hc->shards.empty() && !_engine.release(*hc)) erase_home(hc);
@@ -83,6 +95,16 @@ void router::dispatch(home_channel& hc, const publication_ptr& pub) {
                     std::string_view(_shed.back().first) == hc.name.view();
       if (!repeat && _shed.size() < shed_limit) _shed.emplace_back(hc.name, shard);
     }
+  });
+}
+
+void router::reset_stream(home_channel& hc, std::uint64_t offset, stream_epoch epoch) {
+  hc.shards.for_each([&](std::uint16_t shard) {
+    if (shard == _id) return on_reset(hc.name, offset, epoch);
+    router* target = _all[shard];
+    // Refused: the shard keeps its position; the next publication's offset
+    // still shows it the gap (an epoch change waits for its clients to recover).
+    (void)send(shard, [target, name = hc.name, offset, epoch] { target->on_reset(name, offset, epoch); });
   });
 }
 

@@ -55,6 +55,7 @@ struct recovery_request {
 /// The engine's answer to a recovery: the stream's position after which the
 /// live publications follow, and (when recovered) the ones in between.
 struct recovery_answer {
+  std::uint32_t error = 0;  // 0, or 100 (the engine could not read the stream)
   std::uint64_t offset = 0;
   stream_epoch epoch;
   bool recovered = false;

@@ -45,6 +45,10 @@ class subscriber {
   /// Centrifuge answer is a disconnect with "insufficient state", after
   /// which the client recovers from its last offset.
   virtual void on_insufficient_state(subscription& s) = 0;
+  /// A pending subscription could not be made (`code`: 100, the channel's
+  /// stream cannot be joined now). The owner drops its pointer during the
+  /// call; the router frees the subscription after it.
+  virtual void on_subscribe_failed(subscription& s, std::uint32_t code) = 0;
 
  protected:
   ~subscriber() = default;

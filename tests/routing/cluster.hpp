@@ -63,6 +63,11 @@ struct recorder final : subscriber {
     data.emplace_back(v.substr(bar + 1));
   }
   void on_insufficient_state(subscription&) override { ++insufficient; }
+  int failed = 0;  // on_subscribe_failed calls
+  void on_subscribe_failed(subscription&, std::uint32_t) override {
+    ++failed;
+    sub = nullptr;
+  }
 };
 
 // N shards, each an io_context on its own thread with a router and a frame pool.

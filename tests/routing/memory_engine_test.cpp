@@ -47,6 +47,8 @@ struct recording_host final : engine_host {
     ++erased;
   }
   void dispatch(home_channel&, const publication_ptr& pub) override { dispatched.push_back(pub); }
+  void reset_stream(home_channel&, std::uint64_t, stream_epoch) override { ++resets; }
+  int resets = 0;
 };
 
 struct engine_fixture {
@@ -62,14 +64,14 @@ struct engine_fixture {
     home_channel* hc = host.find_home(channel);
     if (!hc) hc = host.make_home(channel);
     hc->shards.insert(0);
-    e.open(*hc, [](home_channel&, std::uint64_t, stream_epoch) {});
+    e.open(*hc, [](home_channel&, std::uint32_t, std::uint64_t, stream_epoch) {});
     return *hc;
   }
   // Publishes and returns what the engine answered.
   std::pair<std::uint64_t, std::string> publish(std::string channel, std::string data) {
     std::pair<std::uint64_t, std::string> got{~0ull, "unset"};
     e.publish(make_pub(std::move(channel), std::move(data)),
-              [&got](std::uint64_t offset, std::string_view epoch) { got = {offset, std::string(epoch)}; });
+              [&got](std::uint32_t, std::uint64_t offset, std::string_view epoch) { got = {offset, std::string(epoch)}; });
     return got;
   }
   history_answer history(std::string_view channel, history_query q) {
@@ -154,7 +156,8 @@ TEST(memory_engine, open_answers_where_the_stream_stands) {
   f.publish("h:a", "2");
   std::uint64_t at = 0;
   std::string ep;
-  f.e.open(hc, [&](home_channel& h, std::uint64_t offset, stream_epoch epoch) {
+  f.e.open(hc, [&](home_channel& h, std::uint32_t error, std::uint64_t offset, stream_epoch epoch) {
+    EXPECT_EQ(error, 0u);
     EXPECT_EQ(&h, &hc);
     at = offset;
     ep = std::string(epoch.view());

@@ -24,7 +24,7 @@ TEST(router, main_thread_publishes_and_hears_back_from_the_home) {
   std::vector<std::uint64_t> acked;  // main thread only
   for (int k = 0; k < n; ++k) {
     bool ok = router::publish_from_main(*c.m, c.routers, make_pub("api:chan", std::to_string(k)),
-                                        [&c, &acked](std::uint64_t offset, std::string_view) {
+                                        [&c, &acked](std::uint32_t, std::uint64_t offset, std::string_view) {
                                           // On the home shard: answer the main thread through the mesh.
                                           (void)c.m->invoke_on(c.m->main_dest(), [&acked, offset] { acked.push_back(offset); });
                                         });
