@@ -1,6 +1,7 @@
 #include "gateway/app.hpp"
 
 #include "gateway/client.hpp"
+#include "gateway/engine_setup.hpp"
 #include "gateway/jwt.hpp"
 #include "gateway/memory_stats.hpp"
 #include "gateway/metrics.hpp"
@@ -199,6 +200,7 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
     if (!totals.empty()) totals += ',';
     totals += fmt::format(R"("{}":{})", to_string(static_cast<end_reason>(i)), ended[i]);
   }
+  std::string redis = redis_stats_json(shards);
   memory_figures mem = read_memory_figures();
   std::string memory = fmt::format(R"("rss_bytes":{})", mem.rss_bytes);
   if (mem.jemalloc) {
@@ -219,9 +221,9 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
                   bucket_quantile(queue_bounds_bytes, queue, 0.99));
   return fmt::format(R"({{"shards":{},"connections":{},"open":{},"handshaking":{},"accepted":{},)"
                      R"("connection_capacity":{},"ended":{{{}}},"memory":{{{}}},"publish_to_write_us":{{{}}},)"
-                     R"("queue_at_write_bytes":{{{}}},"api":{{{}}},"per_shard":[{}]}})",
+                     R"("queue_at_write_bytes":{{{}}},"api":{{{}}},{}"per_shard":[{}]}})",
                      shards.size(), total, open, handshaking, accepted, fd_cap * shards.size(), totals, memory,
-                     latency_json, queue_json, api, per) +
+                     latency_json, queue_json, api, redis.empty() ? "" : redis + ",", per) +
          "\n";
 }
 
@@ -312,10 +314,14 @@ int run_gateway(const config& cfg) {
     log::warn("token_hmac_secret_key is the development secret from ops/switchboard.toml: replace it before "
               "exposing the client port");
   }
-  const protocol_options proto_opts = make_protocol_options(cfg, *verifier);
+  // Before any shard starts: with engine = "redis", Redis must answer now.
+  const engine_setup engines = make_engine_setup(cfg);
+  protocol_options proto_opts_init = make_protocol_options(cfg, *verifier);
+  proto_opts_init.publish_waits_for_engine = engines.redis;
+  const protocol_options proto_opts = std::move(proto_opts_init);
   std::vector<routing::router*> routers(cfg.shards, nullptr);
   std::vector<centrifuge_handler*> handlers(cfg.shards, nullptr);
-  shard_services services{&shard_mesh, &sess_opts, &proto_opts, &routers, &handlers};
+  shard_services services{&shard_mesh, &sess_opts, &proto_opts, &routers, &handlers, &engines};
   const auto started_at = std::chrono::steady_clock::now();
   // This process's id in `info` (Centrifugo's node uid): random per start.
   const std::string node_uid = fmt::format("\"{:08x}{:08x}\"", std::random_device{}(), std::random_device{}());
@@ -391,7 +397,8 @@ int run_gateway(const config& cfg) {
   });
   ops_server.route("/metrics", [&](const ops::http_request&, ops::http_response& res) {
     res.content_type = std::string(metrics_content_type);
-    res.body = metrics_text(shards, shard_mesh, per_shard_fds, proto_opts.version) + api.metrics_text();
+    res.body = metrics_text(shards, shard_mesh, per_shard_fds, proto_opts.version) + api.metrics_text() +
+               redis_metrics_text(shards);
   });
   // Set (main thread) when shutdown starts; /readyz then answers 503.
   bool shutting_down = false;
@@ -411,8 +418,8 @@ int run_gateway(const config& cfg) {
 
   host_port client_ep{cfg.listen.host, port};
   host_port ops_ep{cfg.ops_listen.host, ops_server.local_endpoint().port()};
-  log::info("listening: clients on {} (WebSocket endpoint {}, mode {}), ops on {}", client_ep.str(),
-            cfg.websocket_path, cfg.mode, ops_ep.str());
+  log::info("listening: clients on {} (WebSocket endpoint {}, mode {}, engine {}), ops on {}", client_ep.str(),
+            cfg.websocket_path, cfg.mode, cfg.engine, ops_ep.str());
   // A stable line on stdout for scripts and tests that start us on port 0.
   fmt::print("switchboard listening clients={} ops={}\n", client_ep.str(), ops_ep.str());
   std::fflush(stdout);

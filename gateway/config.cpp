@@ -45,7 +45,7 @@ host_port parse_host_port(const std::string& text, const std::string& what) {
   return hp;
 }
 
-std::uint32_t parse_duration_ms(const std::string& text, const std::string& what) {
+std::uint32_t parse_duration_ms(const std::string& text, const std::string& what, std::uint32_t max_hours) {
   double value = 0;
   const char* begin = text.data();
   const char* end = text.data() + text.size();
@@ -60,7 +60,9 @@ std::uint32_t parse_duration_ms(const std::string& text, const std::string& what
   else if (unit == "m") ms = value * 60'000;
   else if (unit == "h") ms = value * 3'600'000;
   else throw config_error(fmt::format("{}: unknown unit in '{}' (ms, s, m, h)", what, text));
-  if (ms > 24.0 * 3'600'000) throw config_error(fmt::format("{}: '{}' is longer than a day", what, text));
+  if (ms > max_hours * 3'600'000.0) {
+    throw config_error(fmt::format("{}: '{}' is longer than {} hours", what, text, max_hours));
+  }
   return static_cast<std::uint32_t>(ms);
 }
 
@@ -100,6 +102,12 @@ std::vector<std::string> get_string_list(const toml::node& node, const std::stri
 void check_mode(const std::string& mode, const std::string& what) {
   if (mode != "echo" && mode != "centrifuge") {
     throw config_error(fmt::format("{}: unknown mode '{}' (available: centrifuge, echo)", what, mode));
+  }
+}
+
+void check_engine(const std::string& engine, const std::string& what) {
+  if (engine != "memory" && engine != "redis") {
+    throw config_error(fmt::format("{}: unknown engine '{}' (available: memory, redis)", what, engine));
   }
 }
 
@@ -265,6 +273,24 @@ void load_config_file(const std::string& path, config& cfg) {
       cfg.pong_timeout_ms = get_duration(node, key);
     } else if (key == "client_expired_close_delay") {
       cfg.client_expired_close_delay_ms = get_duration(node, key);
+    } else if (key == "engine") {
+      cfg.engine = get_string(node, key);
+      check_engine(cfg.engine, "config key 'engine'");
+    } else if (key == "redis_address") {
+      cfg.redis_address = node.is_string() ? std::vector<std::string>{get_string(node, key)} : get_string_list(node, key);
+    } else if (key == "redis_prefix") {
+      cfg.redis_prefix = get_string(node, key);
+      if (cfg.redis_prefix.empty()) throw config_error("config key 'redis_prefix': must not be empty");
+    } else if (key == "redis_connect_timeout") {
+      cfg.redis_connect_timeout_ms = get_duration(node, key);
+    } else if (key == "presence_ttl") {
+      cfg.presence_ttl_ms = get_duration(node, key);
+      if (cfg.presence_ttl_ms < 3000) throw config_error("config key 'presence_ttl': at least \"3s\"");
+    } else if (key == "history_meta_ttl") {
+      if (!node.is_string()) throw config_error("config key 'history_meta_ttl': expected a duration such as \"720h\"");
+      cfg.history_meta_ttl_ms = parse_duration_ms(get_string(node, key), "config key 'history_meta_ttl'", 1000);
+    } else if (key == "name") {
+      cfg.name = get_string(node, key);
     } else if (key == "namespaces") {
       parse_namespaces(node, path, cfg);
     } else if (parse_channel_option(key, "", node, cfg.channel_defaults)) {
@@ -315,6 +341,12 @@ parse_result parse_command_line(int argc, char** argv) {
   app.add_option("--mode", mode,
                  "application handler: 'centrifuge' (default: Centrifuge client protocol v2, JSON) or 'echo' "
                  "(diagnostic: every WebSocket message is sent back as it came)");
+  std::optional<std::string> engine, name;
+  std::vector<std::string> redis_address;
+  app.add_option("--engine", engine, "where streams, history and presence live: 'memory' (default) or 'redis'");
+  app.add_option("--redis-address", redis_address,
+                 "Redis server redis://HOST:PORT (repeat for several: channels are sharded over them)");
+  app.add_option("--name", name, "this node's name in the server API's info (default: hostname:port)");
   bool shared_fd_table = false;
   app.add_flag("--shared-fd-table", shared_fd_table,
                "diagnostic: shards share the process's fd table instead of each unsharing its own. "
@@ -340,6 +372,15 @@ parse_result parse_command_line(int argc, char** argv) {
   if (ops_listen) cfg.ops_listen = parse_host_port(*ops_listen, "--ops-listen");
   if (max_connections) cfg.max_connections = *max_connections;
   if (shared_fd_table) cfg.private_fd_tables = false;
+  if (engine) {
+    check_engine(*engine, "--engine");
+    cfg.engine = *engine;
+  }
+  if (!redis_address.empty()) cfg.redis_address = redis_address;
+  if (name) cfg.name = *name;
+  if (cfg.engine == "redis" && cfg.redis_address.empty()) {
+    throw config_error("engine = \"redis\" needs redis_address (e.g. \"redis://127.0.0.1:6379\")");
+  }
   if (mode) {
     check_mode(*mode, "--mode");
     cfg.mode = *mode;

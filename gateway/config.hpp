@@ -71,6 +71,15 @@ struct config {
   routing::channel_options channel_defaults;  // channels without a namespace
   std::vector<routing::channel_rules::named_options> namespaces;
   std::string config_file;                 // where it came from, for the log
+
+  // Engine (issue 14): where channels' streams, history and presence live.
+  std::string engine = "memory";           // "memory" (this process) or "redis" (shared by nodes)
+  std::vector<std::string> redis_address;  // "redis://[:password@]host:port[/db]"; several: channels sharded
+  std::string redis_prefix = "switchboard";
+  std::uint32_t redis_connect_timeout_ms = 2'000;
+  std::uint32_t presence_ttl_ms = 60'000;  // a presence entry's life unless its node refreshes it
+  std::uint32_t history_meta_ttl_ms = 720u * 3600 * 1000;  // a silent stream's offset and epoch (0: forever)
+  std::string name;                        // this node's name in `info` (default: hostname:client port)
 };
 
 /// Outcome of argument parsing: run with a config, or exit with a code
@@ -85,8 +94,8 @@ struct parse_result {
 parse_result parse_command_line(int argc, char** argv);
 
 /// Parses "25s", "500ms", "2m", "1h" (a bare number is seconds); throws
-/// config_error naming `what`.
-std::uint32_t parse_duration_ms(const std::string& text, const std::string& what);
+/// config_error naming `what` (also when longer than `max_hours`).
+std::uint32_t parse_duration_ms(const std::string& text, const std::string& what, std::uint32_t max_hours = 24);
 
 /// Main thread: reads a TOML file into `cfg` (unknown keys are errors).
 void load_config_file(const std::string& path, config& cfg);

@@ -1,8 +1,10 @@
 // switchboard: the process entry point. Configuration problems end the
-// process with one line on stderr and exit code 2.
+// process with one line on stderr and exit code 2; a dependency that is not
+// there at start (Redis unreachable) with exit code 3.
 
 #include "gateway/app.hpp"
 #include "gateway/config.hpp"
+#include "gateway/engine_setup.hpp"
 
 #include <fmt/core.h>
 
@@ -17,6 +19,9 @@ int main(int argc, char** argv) {
   } catch (const sb::config_error& e) {
     fmt::print(stderr, "switchboard: error: {}\n", e.what());
     return 2;
+  } catch (const sb::startup_error& e) {
+    fmt::print(stderr, "switchboard: error: {}\n", e.what());
+    return 3;
   } catch (const std::system_error& e) {
     fmt::print(stderr, "switchboard: error: {}\n", e.what());
     return 2;

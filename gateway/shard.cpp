@@ -3,7 +3,7 @@
 #include "ops/log.hpp"
 #include "gateway/client.hpp"
 #include "session/session.hpp"
-#include "routing/memory_engine.hpp"
+#include "gateway/engine_setup.hpp"
 #include "routing/mesh.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -52,9 +52,8 @@ struct shard::local {
         accept_backoff(s._ctx),
         history_sweep(s._ctx),
         sessions(s._ctx, *svc.sessions),
-        engine(svc.protocol ? &svc.protocol->rules : nullptr, s._cfg.history_max_bytes / s._cfg.shards,
-               std::random_device{}() ^ (std::uint64_t{s._id} << 32)),
-        router(s._id, *svc.router_mesh, *svc.routers, sessions.frames(), centrifuge_handler::push_encoders(), engine),
+        engine(make_engine(*svc.engines, s._cfg, s._ctx, svc.protocol ? &svc.protocol->rules : nullptr, s._id)),
+        router(s._id, *svc.router_mesh, *svc.routers, sessions.frames(), centrifuge_handler::push_encoders(), *engine),
         fd_cap(fd_capacity),
         guard(asio::make_work_guard(s._ctx)) {
     std::uint64_t max = s._cfg.max_connections;
@@ -72,6 +71,7 @@ struct shard::local {
     owner._sessions.store(&sessions.stats(), std::memory_order_release);
     owner._router.store(&router, std::memory_order_release);
     owner._protocol.store(protocol ? &*protocol : nullptr, std::memory_order_release);
+    owner._redis.store(dynamic_cast<const routing::redis_engine*>(engine.get()), std::memory_order_release);
     sweep_history();
   }
 
@@ -82,6 +82,7 @@ struct shard::local {
     owner._sessions.store(nullptr, std::memory_order_release);
     owner._router.store(nullptr, std::memory_order_release);
     owner._protocol.store(nullptr, std::memory_order_release);
+    owner._redis.store(nullptr, std::memory_order_release);
   }
 
   std::uint16_t listen(const host_port& where, std::uint16_t port) {
@@ -169,6 +170,9 @@ struct shard::local {
     // sockets close; pending handlers run with operation_aborted and the
     // sessions are freed as they finish. run() returns when all are done.
     sessions.close_all();
+    // The engine's connections (Redis) close too: their pending commands
+    // fail and nothing reconnects, so the loop can end.
+    engine->stop();
     guard.reset();
   }
 
@@ -180,7 +184,7 @@ struct shard::local {
   // Destroyed in reverse: the handler (client state) first, then the
   // router (subscriptions), then the engine (streams), then the sessions.
   session_context sessions;
-  routing::memory_engine engine;
+  std::unique_ptr<routing::engine> engine;
   routing::router router;
   std::optional<centrifuge_handler> protocol;
   std::uint64_t fd_cap;

@@ -27,8 +27,10 @@ struct session_options;
 struct session_stats;
 struct protocol_options;
 class centrifuge_handler;
+struct engine_setup;
 namespace routing {
 class router;
+class redis_engine;
 }
 
 /// What every shard shares, read-only (or, for `routers`, written once per
@@ -39,6 +41,7 @@ struct shard_services {
   const protocol_options* protocol = nullptr;
   std::vector<routing::router*>* routers = nullptr;  // index = shard id
   std::vector<centrifuge_handler*>* handlers = nullptr;  // index = shard id; null in echo mode
+  const engine_setup* engines = nullptr;  // which engine each shard makes
 };
 
 /// Per-shard figures; written by the shard, read by anyone.
@@ -88,6 +91,8 @@ class shard {
   /// Likewise for the router and (centrifuge mode) the protocol handler.
   const routing::router* router() const noexcept { return _router.load(std::memory_order_acquire); }
   const centrifuge_handler* protocol() const noexcept { return _protocol.load(std::memory_order_acquire); }
+  /// The Redis engine (its connections' figures); null with the memory engine.
+  const routing::redis_engine* redis() const noexcept { return _redis.load(std::memory_order_acquire); }
 
   struct local;  // the state that lives on the shard thread
 
@@ -107,6 +112,7 @@ class shard {
   std::atomic<const session_stats*> _sessions{nullptr};
   std::atomic<const routing::router*> _router{nullptr};
   std::atomic<const centrifuge_handler*> _protocol{nullptr};
+  std::atomic<const routing::redis_engine*> _redis{nullptr};
 };
 
 }  // namespace sb
