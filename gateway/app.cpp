@@ -359,6 +359,7 @@ int run_gateway(const config& cfg) {
     });
   }
   pthread_sigmask(SIG_UNBLOCK, &blocked, nullptr);
+  wait_for_engines(shards, cfg);
 
   if (!cfg.private_fd_tables) log::warn("--shared-fd-table: shards share one fd table (diagnostic mode)");
   log::info("{} shards; fd limit {} per table (soft {}, hard {}), {} fds per shard for clients; capacity {} connections",

@@ -10,6 +10,7 @@
 #include <hiredis/hiredis.h>
 
 #include <random>
+#include <thread>
 
 namespace sb {
 
@@ -100,6 +101,28 @@ std::unique_ptr<routing::engine> make_engine(const engine_setup& setup, const co
     else log::warn("redis {} connection to {} lost (shard {}): {}; reconnecting", what, where.url, shard_id, why);
   });
   return e;
+}
+
+void wait_for_engines(const std::vector<std::unique_ptr<shard>>& shards, const config& cfg) {
+  if (cfg.engine != "redis") return;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.redis_connect_timeout_ms) +
+                  std::chrono::seconds(1);
+  for (;;) {
+    std::string down;
+    for (const auto& s : shards) {
+      const routing::redis_engine* e = s->redis();
+      if (!e) continue;
+      for (const auto& srv : e->servers()) {
+        // The counters, not up(): this is another thread than the connections'.
+        if (srv.commands->stats().up.get() == 0 || srv.pubsub->stats().up.get() == 0) down = srv.commands->where().url;
+      }
+    }
+    if (down.empty()) return;
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw startup_error(fmt::format("Redis at {} did not accept the shards' connections in time", down));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 namespace {

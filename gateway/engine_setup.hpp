@@ -40,6 +40,12 @@ std::unique_ptr<routing::engine> make_engine(const engine_setup& setup, const co
                                              boost::asio::io_context& io, const routing::channel_rules* rules,
                                              unsigned shard_id);
 
+/// Main thread, after the shards started and before clients are accepted:
+/// waits until every shard's Redis connections are up (a client that
+/// subscribed in between would be refused with 100); throws startup_error
+/// after redis_connect_timeout.
+void wait_for_engines(const std::vector<std::unique_ptr<shard>>& shards, const config& cfg);
+
 /// `"redis":{...}` for /stats (empty with the memory engine): servers up,
 /// reconnects, commands, failures, pending, round-trip quantiles.
 std::string redis_stats_json(const std::vector<std::unique_ptr<shard>>& shards);

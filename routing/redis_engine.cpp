@@ -148,8 +148,17 @@ void redis_engine::load_scripts(unsigned srv) {
 // connections
 
 void redis_engine::on_commands_state(unsigned srv, bool up) {
-  if (up) load_scripts(srv);
   if (_on_link && !_stopped) _on_link(_opts.servers[srv], false, up, up ? "" : _servers[srv].commands->last_error());
+  if (!up) return;
+  load_scripts(srv);
+  // Channels whose positioning failed while this connection was away (the
+  // pub/sub one came back first) are positioned now.
+  if (!_servers[srv].pubsub->up()) return;
+  std::vector<home_channel*> records = _records;
+  for (home_channel* hc : records) {
+    redis_store& s = *store_of(*hc);
+    if (s.server == srv && s.ph == redis_store::phase::lost && s.subscribed && !hc->shards.empty()) position(*hc, s);
+  }
 }
 
 void redis_engine::on_pubsub_state(unsigned srv, bool up) {

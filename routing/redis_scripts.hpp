@@ -78,8 +78,11 @@ inline constexpr const char* presence_add =
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local added = redis.call('hset', KEYS[1], ARGV[1], ARGV[2])\n"
     "redis.call('zadd', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])\n"
-    "redis.call('pexpire', KEYS[1], ARGV[3])\n"
-    "redis.call('pexpire', KEYS[2], ARGV[3])\n"
+    // The keys live as long as their longest-lived entry (nodes may differ in presence_ttl).
+    "if redis.call('pttl', KEYS[1]) < tonumber(ARGV[3]) then\n"
+    "  redis.call('pexpire', KEYS[1], ARGV[3])\n"
+    "  redis.call('pexpire', KEYS[2], ARGV[3])\n"
+    "end\n"
     "if added == 1 and ARGV[4] == '1' then redis.call('publish', KEYS[3], ARGV[5]) end\n"
     "return added\n";
 

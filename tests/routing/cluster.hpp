@@ -1,8 +1,9 @@
 #pragma once
 // Test harness for routing: N shards, each an io_context on its own thread
-// with a memory engine, a router and a frame pool, over a real mesh; and a
-// subscriber that records what it got. Shared by router_test.cpp and
-// memory_engine_test.cpp.
+// with an engine (the memory engine unless a factory makes another), a
+// router and a frame pool, over a real mesh; and a subscriber that records
+// what it got. Shared by router_test.cpp, memory_engine_test.cpp and
+// redis_engine_test.cpp.
 
 #include "routing/channel_rules.hpp"
 #include "routing/memory_engine.hpp"
@@ -72,8 +73,11 @@ struct recorder final : subscriber {
 
 // N shards, each an io_context on its own thread with a router and a frame pool.
 struct cluster {
+  /// Makes shard i's engine on its io_context (the memory engine when empty).
+  using engine_factory = std::function<std::unique_ptr<engine>(unsigned i, asio::io_context& io)>;
+
   explicit cluster(unsigned n, const sb::routing::channel_rules* rules = nullptr, std::uint64_t history_max_bytes = 0,
-                   std::uint32_t ring_capacity = 64, std::uint32_t overflow_limit = 1u << 22)
+                   std::uint32_t ring_capacity = 64, std::uint32_t overflow_limit = 1u << 22, engine_factory make = {})
       : shards(n) {
     for (unsigned i = 0; i < n; ++i) {
       ctxs.push_back(std::make_unique<asio::io_context>(1));
@@ -84,7 +88,8 @@ struct cluster {
     frames.resize(n);
     for (unsigned i = 0; i < n; ++i) {
       frames[i] = std::make_unique<sb::frame_pool>();
-      engines.push_back(std::make_unique<memory_engine>(rules, history_max_bytes, 1000 + i));
+      if (make) engines.push_back(make(i, *ctxs[i]));
+      else engines.push_back(std::make_unique<memory_engine>(rules, history_max_bytes, 1000 + i));
       routers[i] = new router(i, *m, routers, *frames[i], push_encoders{&encode}, *engines[i]);
     }
     for (auto& c : ctxs) guards.push_back(asio::make_work_guard(*c));
@@ -109,7 +114,22 @@ struct cluster {
     for (int round = 0; round < 4; ++round)
       for (unsigned i = 0; i < shards; ++i) on(i, [](router&) {});
   }
+  // Polls until pred() holds on shard i (answers from a server come when
+  // they come); false after `seconds`.
+  bool wait_until(unsigned i, std::function<bool()> pred, int seconds = 20) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      bool ok = false;
+      on(i, [&](router&) { ok = pred(); });
+      if (ok) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
   ~cluster() {
+    // Engines close what keeps them running (server connections) while the
+    // routers still exist, as a shard does when it stops.
+    for (unsigned i = 0; i < shards; ++i) on(i, [this, i](router&) { engines[i]->stop(); });
     for (unsigned i = 0; i < shards; ++i) asio::post(*ctxs[i], [this, i] { guards[i].reset(); });
     for (auto& t : threads) t.join();
     for (auto* r : routers) delete r;
@@ -119,7 +139,7 @@ struct cluster {
   std::vector<std::unique_ptr<asio::io_context>> ctxs;
   std::vector<asio::io_context*> raw;
   std::unique_ptr<sb::mesh> m;
-  std::vector<std::unique_ptr<memory_engine>> engines;  // outlive the routers
+  std::vector<std::unique_ptr<engine>> engines;  // outlive the routers
   std::vector<router*> routers;
   std::vector<std::unique_ptr<sb::frame_pool>> frames;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
