@@ -1,6 +1,7 @@
 #include "gateway/app.hpp"
 
 #include "gateway/client.hpp"
+#include "gateway/cluster.hpp"
 #include "gateway/engine_setup.hpp"
 #include "gateway/jwt.hpp"
 #include "gateway/memory_stats.hpp"
@@ -140,7 +141,7 @@ std::string protocol_json(const centrifuge_handler* h) {
 // Per-shard and total figures as JSON, from relaxed counters: the ops
 // endpoint never locks or waits on a shard.
 std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const mesh& m, std::uint64_t fd_cap,
-                       const std::string& api) {
+                       const std::string& api, const std::string& cluster) {
   std::uint64_t total = 0, accepted = 0, open = 0, handshaking = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(end_reason::count)> ended{};
   std::string per;
@@ -201,6 +202,7 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
     totals += fmt::format(R"("{}":{})", to_string(static_cast<end_reason>(i)), ended[i]);
   }
   std::string redis = redis_stats_json(shards);
+  if (!cluster.empty()) redis += (redis.empty() ? "" : ",") + std::string(R"("cluster":{)") + cluster + "}";
   memory_figures mem = read_memory_figures();
   std::string memory = fmt::format(R"("rss_bytes":{})", mem.rss_bytes);
   if (mem.jemalloc) {
@@ -230,7 +232,8 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
 // The `info` method's node object (Centrifugo's shape, plus per-shard
 // figures). Counter reads are relaxed: a moment's view, no lock.
 std::string node_info_json(const std::vector<std::unique_ptr<shard>>& shards, const std::string& uid,
-                           const std::string& version, std::chrono::steady_clock::time_point started_at) {
+                           const std::string& node_name, const std::string& version,
+                           std::chrono::steady_clock::time_point started_at) {
   std::uint64_t clients = 0, users = 0, subs = 0, channels = 0;
   std::string per;
   for (const auto& s : shards) {
@@ -251,10 +254,8 @@ std::string node_info_json(const std::vector<std::unique_ptr<shard>>& shards, co
     per += fmt::format(R"({{"id":{},"num_clients":{},"num_users":{},"num_subs":{},"num_channels":{}}})", s->id(), c, u,
                        sub, ch);
   }
-  char host[256] = {};
-  if (gethostname(host, sizeof(host) - 1) != 0) std::strcpy(host, "switchboard");
   std::string name;
-  proto::append_json_string(name, host);
+  proto::append_json_string(name, node_name);
   auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at).count();
   // num_users sums the shards' user indexes: a user connected to two
   // shards counts twice (no process-wide user map, by design).
@@ -324,11 +325,24 @@ int run_gateway(const config& cfg) {
   shard_services services{&shard_mesh, &sess_opts, &proto_opts, &routers, &handlers, &engines};
   const auto started_at = std::chrono::steady_clock::now();
   // This process's id in `info` (Centrifugo's node uid): random per start.
-  const std::string node_uid = fmt::format("\"{:08x}{:08x}\"", std::random_device{}(), std::random_device{}());
-  server_api api({&cfg, &shard_mesh, &routers, &handlers, &proto_opts.rules, [&] {
-                    return node_info_json(shards, node_uid, proto_opts.version, started_at);
-                  },
-                  &main_ctx});
+  const std::string uid_hex = fmt::format("{:08x}{:08x}", std::random_device{}(), std::random_device{}());
+  const std::string node_uid = "\"" + uid_hex + "\"";
+  std::string node_name = cfg.name;  // default: hostname:client port, once the port is bound
+  auto node_info = [&] { return node_info_json(shards, node_uid, node_name, proto_opts.version, started_at); };
+  // With Redis, the nodes find each other through it (gateway/cluster.hpp).
+  server_api* api_ptr = nullptr;
+  std::unique_ptr<cluster_bus> bus;
+  if (engines.redis) {
+    bus = std::make_unique<cluster_bus>(
+        main_ctx, engines.redis_options.servers.front(), cfg.redis_prefix, uid_hex,
+        cluster_bus::local{node_info,
+                           [&api_ptr](std::string_view m, std::string_view p) { api_ptr->apply_from_cluster(m, p); },
+                           [&api_ptr](std::string pattern, std::function<void(std::string)> done) {
+                             api_ptr->channels_for_cluster(std::move(pattern), std::move(done));
+                           }});
+  }
+  server_api api({&cfg, &shard_mesh, &routers, &handlers, &proto_opts.rules, node_info, &main_ctx, bus.get()});
+  api_ptr = &api;
   if (cfg.api_key == "switchboard-dev-api-key-change-me") {
     log::warn("api_key is the development key from ops/switchboard.toml: replace it before exposing the ops port");
   }
@@ -374,6 +388,11 @@ int run_gateway(const config& cfg) {
   // Shard 0 binds first so that port 0 resolves to one port all shards share.
   std::uint16_t port = cfg.listen.port;
   for (auto& s : shards) port = s->listen(cfg.listen, port);
+  if (node_name.empty()) {
+    char host[256] = {};
+    if (gethostname(host, sizeof(host) - 1) != 0) std::strcpy(host, "switchboard");
+    node_name = fmt::format("{}:{}", host, port);
+  }
 
   // The operator's dashboard (ops/dashboard/, embedded at build time): GET /
   // and its script, stylesheet and uPlot; the page polls /stats.
@@ -394,7 +413,8 @@ int run_gateway(const config& cfg) {
   });
   ops_server.route("/stats", [&](const ops::http_request&, ops::http_response& res) {
     res.content_type = "application/json";
-    res.body = stats_json(shards, shard_mesh, per_shard_fds, api.stats_json());
+    std::string cluster = bus ? fmt::format(R"("node":{},"nodes":[{}])", node_uid, bus->last_nodes()) : "";
+    res.body = stats_json(shards, shard_mesh, per_shard_fds, api.stats_json(), cluster);
   });
   ops_server.route("/metrics", [&](const ops::http_request&, ops::http_response& res) {
     res.content_type = std::string(metrics_content_type);
@@ -416,6 +436,10 @@ int run_gateway(const config& cfg) {
     ops_server.listen({addr, cfg.ops_listen.port});
   }
   stops.push([&ops_server] { ops_server.stop(); });
+  if (bus) {
+    bus->start();
+    stops.push([&bus] { bus->stop(); });
+  }
 
   host_port client_ep{cfg.listen.host, port};
   host_port ops_ep{cfg.ops_listen.host, ops_server.local_endpoint().port()};

@@ -1,6 +1,7 @@
 #include "gateway/server_api.hpp"
 
 #include "gateway/client.hpp"
+#include "gateway/cluster.hpp"
 #include "gateway/config.hpp"
 #include "gateway/server_api_parse.hpp"
 #include "routing/channel_rules.hpp"
@@ -180,6 +181,62 @@ struct server_api::impl {
     if (!ok) on_part(id, index, error_object(ec::too_many_requests, "too many requests"));
   }
 
+  // A user-level command on this node's shards; ok false when a shard
+  // could not be reached (overload).
+  void apply_user_command(const command& c, std::function<void(bool)> done) {
+    fan_out(
+        [this, c](unsigned s) -> std::string {
+          centrifuge_handler* h = handler(s);
+          if (!h) return "0";
+          std::size_t n = 0;
+          switch (c.m) {
+            case method::subscribe: n = h->subscribe_user(c.user, c.client, c.channel); break;
+            case method::unsubscribe: n = h->unsubscribe_user(c.user, c.client, c.channel); break;
+            case method::disconnect: n = h->disconnect_user(c.user, c.client, c.code, c.reason); break;
+            default: n = h->refresh_user(c.user, c.client, c.expire_at, c.expired); break;
+          }
+          return std::to_string(n);
+        },
+        [done](std::vector<std::string>& parts) {
+          for (const auto& p : parts) {
+            if (p == "!") return done(false);
+          }
+          done(true);
+        });
+  }
+
+  // This node's channels matching `pattern`: one part per shard,
+  // "<name length> <name> <count>\n" per channel (a name may hold any byte).
+  void local_channels(const std::string& pattern, std::function<void(std::vector<std::string>&)> finish) {
+    fan_out(
+        [this, pattern](unsigned s) -> std::string {
+          std::string out;
+          (*wire.routers)[s]->for_each_local_channel([&](std::string_view name, std::uint32_t n) {
+            if (!pattern.empty() && !api::glob(pattern, name)) return;
+            out += fmt::format("{} {} {}\n", name.size(), name, n);
+          });
+          return out;
+        },
+        std::move(finish));
+  }
+
+  static std::string merge_channels(std::vector<std::string>& parts) {
+    std::map<std::string, std::uint64_t, std::less<>> merged;
+    for (const auto& p : parts) {
+      if (p == "!") return error_object(ec::too_many_requests, "too many requests");
+      if (!api::merge_channel_counts(p, merged)) return error_object(ec::internal, "internal server error");
+    }
+    std::string out = R"({"result":{"channels":{)";
+    bool first = true;
+    for (const auto& [name, n] : merged) {
+      if (!first) out += ',';
+      first = false;
+      out += json_string(name);
+      out += fmt::format(R"(:{{"num_clients":{}}})", n);
+    }
+    return out + "}}}";
+  }
+
   // Runs one command; done(result or error object) on the main thread.
   void run(const command& c, done_fn done) {
     if (!c.error.empty()) return done(error_object(ec::bad_request, c.error));
@@ -212,62 +269,42 @@ struct server_api::impl {
           }
           if (!wire.rules->resolve(c.channel)) return done(error_object(ec::unknown_channel, "unknown channel"));
         }
-        // Every shard may hold connections of the user.
-        command copy = c;
-        return fan_out(
-            [this, copy](unsigned s) -> std::string {
-              centrifuge_handler* h = handler(s);
-              if (!h) return "0";
-              std::size_t n = 0;
-              switch (copy.m) {
-                case method::subscribe: n = h->subscribe_user(copy.user, copy.client, copy.channel); break;
-                case method::unsubscribe: n = h->unsubscribe_user(copy.user, copy.client, copy.channel); break;
-                case method::disconnect: n = h->disconnect_user(copy.user, copy.client, copy.code, copy.reason); break;
-                default: n = h->refresh_user(copy.user, copy.client, copy.expire_at, copy.expired); break;
-              }
-              return std::to_string(n);
-            },
-            [done](std::vector<std::string>& parts) {
-              for (const auto& p : parts) {
-                if (p == "!") return done(error_object(ec::too_many_requests, "too many requests"));
-              }
-              done(R"({"result":{}})");
-            });
+        // Every shard of every node may hold connections of the user: this
+        // node's shards now, the other nodes' through the cluster bus.
+        auto left = std::make_shared<int>(wire.bus ? 2 : 1);
+        auto failed = std::make_shared<std::string>();
+        auto part = [done, left, failed](std::string err) {
+          if (!err.empty() && failed->empty()) *failed = std::move(err);
+          if (--*left == 0) done(failed->empty() ? std::string(R"({"result":{}})") : *failed);
+        };
+        apply_user_command(c, [part](bool ok) {
+          part(ok ? std::string() : error_object(ec::too_many_requests, "too many requests"));
+        });
+        if (wire.bus) {
+          wire.bus->send_command(method_names[static_cast<std::size_t>(c.m)], api::command_json(c), [part](bool ok) {
+            part(ok ? std::string() : error_object(ec::internal, "internal server error"));
+          });
+        }
+        return;
       }
       case method::channels: {
-        std::string pattern = c.pattern;
-        return fan_out(
-            [this, pattern](unsigned s) -> std::string {
-              // "<name length> <name> <count>\n" per channel of this shard:
-              // a name may hold any byte.
-              std::string out;
-              (*wire.routers)[s]->for_each_local_channel([&](std::string_view name, std::uint32_t n) {
-                if (!pattern.empty() && !api::glob(pattern, name)) return;
-                out += fmt::format("{} {} {}\n", name.size(), name, n);
-              });
-              return out;
-            },
-            [done](std::vector<std::string>& parts) {
-              std::map<std::string, std::uint64_t, std::less<>> merged;
-              for (const auto& p : parts) {
-                if (p == "!") return done(error_object(ec::too_many_requests, "too many requests"));
-                if (!api::merge_channel_counts(p, merged)) {
-                  return done(error_object(ec::internal, "internal server error"));
-                }
-              }
-              std::string out = R"({"result":{"channels":{)";
-              bool first = true;
-              for (const auto& [name, n] : merged) {
-                if (!first) out += ',';
-                first = false;
-                out += json_string(name);
-                out += fmt::format(R"(:{{"num_clients":{}}})", n);
-              }
-              done(out + "}}}");
-            });
+        if (!wire.bus) return local_channels(c.pattern, [done](std::vector<std::string>& parts) { done(merge_channels(parts)); });
+        // The other nodes' answers, then this node's.
+        return wire.bus->survey_channels(c.pattern, [this, done, pattern = c.pattern](
+                                                        std::optional<std::vector<std::string>> others) {
+          if (!others) return done(error_object(ec::internal, "internal server error"));
+          local_channels(pattern, [done, others = std::move(*others)](std::vector<std::string>& parts) mutable {
+            for (auto& o : others) parts.push_back(std::move(o));
+            done(merge_channels(parts));
+          });
+        });
       }
       case method::info:
-        return done(R"({"result":{"nodes":[)" + wire.node_info() + "]}}");
+        if (!wire.bus) return done(R"({"result":{"nodes":[)" + wire.node_info() + "]}}");
+        return wire.bus->nodes([done](std::optional<std::string> nodes) {
+          if (!nodes) return done(error_object(ec::internal, "internal server error"));
+          done(R"({"result":{"nodes":[)" + *nodes + "]}}");
+        });
       case method::history:
       case method::history_remove: {
         if (wire.rules->check_name(c.channel) != routing::name_check::ok) {
@@ -399,6 +436,30 @@ struct server_api::impl {
 };
 
 server_api::server_api(wiring w) : _impl(std::make_unique<impl>(std::move(w))) {}
+
+void server_api::apply_from_cluster(std::string_view method_name, std::string_view params) {
+  impl& a = *_impl;
+  method m;
+  if (!api::find_method(method_name, m) ||
+      (m != method::subscribe && m != method::unsubscribe && m != method::disconnect && m != method::refresh)) {
+    return;
+  }
+  dom::element doc;
+  if (a.parser.parse(simdjson::padded_string(params)).get(doc) != simdjson::SUCCESS) return;
+  command c = api::parse_command(m, doc, params);
+  if (!c.error.empty()) return;
+  a.apply_user_command(c, [](bool) {});
+}
+
+void server_api::channels_for_cluster(std::string pattern, std::function<void(std::string)> done) {
+  _impl->local_channels(pattern, [done = std::move(done)](std::vector<std::string>& parts) {
+    std::string all;
+    for (const auto& p : parts) {
+      if (p != "!") all += p;
+    }
+    done(std::move(all));
+  });
+}
 server_api::~server_api() = default;
 
 bool server_api::enabled() const noexcept { return !_impl->wire.cfg->api_key.empty() || _impl->wire.cfg->api_insecure; }

@@ -30,6 +30,7 @@ namespace sb {
 
 class mesh;
 class centrifuge_handler;
+class cluster_bus;
 struct config;
 namespace routing {
 class router;
@@ -49,6 +50,9 @@ class server_api {
     /// The main thread's loop: a timer answers calls whose shards never did
     /// (an answer the mesh shed under overload). Null: no such timer.
     boost::asio::io_context* main_ctx = nullptr;
+    /// With engine = "redis": user-level commands, `info` and `channels`
+    /// reach the other nodes through it. Null: this node is alone.
+    cluster_bus* bus = nullptr;
   };
 
   explicit server_api(wiring w);
@@ -61,6 +65,13 @@ class server_api {
 
   /// POST /api/<method>: answers through `reply`, now or after the shards did.
   void handle(const ops::http_request& req, ops::http_reply reply);
+
+  /// A user-level command (subscribe, unsubscribe, disconnect, refresh)
+  /// another node received, applied to this node's connections (no answer).
+  void apply_from_cluster(std::string_view method, std::string_view params);
+  /// This node's channels matching `pattern`, for another node's `channels`
+  /// ("<length> <name> <count>\n" per channel).
+  void channels_for_cluster(std::string pattern, std::function<void(std::string)> done);
 
   /// Requests by method and outcome, as JSON members ("publish":{"ok":N,...}).
   std::string stats_json() const;

@@ -1,5 +1,7 @@
 #include "gateway/server_api_parse.hpp"
 
+#include "session/json_writer.hpp"
+
 #include <fmt/core.h>
 #include <simdjson.h>
 
@@ -348,6 +350,29 @@ bool merge_channel_counts(std::string_view rest, std::map<std::string, std::uint
     merged[std::string(name)] += n;
   }
   return true;
+}
+
+std::string command_json(const command& c) {
+  std::string out = "{";
+  auto member = [&out](std::string_view key, std::string_view value) {
+    if (out.size() > 1) out += ',';
+    proto::append_json_string(out, key);
+    out += ':';
+    proto::append_json_string(out, value);
+  };
+  member("user", c.user);
+  if (!c.client.empty()) member("client", c.client);
+  if (c.m == method::subscribe || c.m == method::unsubscribe) member("channel", c.channel);
+  if (c.m == method::disconnect) {
+    out += fmt::format(R"(,"disconnect":{{"code":{},"reason":)", c.code);
+    proto::append_json_string(out, c.reason);
+    out += '}';
+  }
+  if (c.m == method::refresh) {
+    out += fmt::format(R"(,"expired":{})", c.expired ? "true" : "false");
+    if (c.expire_at != 0) out += fmt::format(R"(,"expire_at":{})", c.expire_at);
+  }
+  return out + "}";
 }
 
 }  // namespace sb::api

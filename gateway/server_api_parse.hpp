@@ -89,4 +89,9 @@ bool glob(std::string_view p, std::string_view s);
 /// any byte) to `merged`. False on anything malformed (never an exception).
 bool merge_channel_counts(std::string_view rest, std::map<std::string, std::uint64_t, std::less<>>& merged);
 
+/// The parameters of a user-level command (subscribe, unsubscribe,
+/// disconnect, refresh) as JSON that parse_command reads back: how the
+/// command travels to the other nodes of a cluster (gateway/cluster.hpp).
+std::string command_json(const command& c);
+
 }  // namespace sb::api
