@@ -479,7 +479,28 @@
     setText("mode", isCentrifuge(stats) ? "centrifuge mode" : "echo mode");
   }
 
+  // With engine = "redis": the registry's nodes (this one marked) and this
+  // node's connections to each Redis server.
+  function updateCluster(stats) {
+    const cluster = stats.cluster, redis = stats.redis;
+    $("cluster-panel").hidden = !cluster && !redis;
+    const nt = $("nodes-table").tBodies[0];
+    nt.textContent = "";
+    for (const n of (cluster && cluster.nodes) || []) {
+      row(nt, [n.uid === cluster.node ? n.uid + " (this)" : n.uid, n.name, fmtInt(n.num_clients), fmtInt(n.num_users),
+        fmtInt(n.num_subs), fmtInt(n.num_channels), fmtDuration(n.uptime), fmtBytes(n.process ? n.process.rss : 0)]);
+    }
+    const rt = $("redis-table").tBodies[0];
+    rt.textContent = "";
+    for (const r of (redis && redis.servers) || []) {
+      row(rt, [r.address, r.up + " / " + r.connections, fmtInt(Math.max(0, r.connects - r.connections)),
+        fmtInt(r.commands), fmtInt(r.failed), fmtInt(r.pending), fmtMicros(r.rtt_us.p50) + " / " + fmtMicros(r.rtt_us.p99)],
+        r.up < r.connections ? "alarm" : "");
+    }
+  }
+
   function updateTables(stats, v) {
+    updateCluster(stats);
     const ended = $("ended-table").tBodies[0];
     ended.textContent = "";
     for (const r of endReasons(stats)) {
