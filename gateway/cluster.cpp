@@ -29,6 +29,12 @@ bool parse(std::string_view payload, parsed& p) {
   return true;
 }
 
+redis::connection_options named(const char* name) {
+  redis::connection_options o;
+  o.name = name;
+  return o;
+}
+
 // Splits "<head>\n<tail>".
 bool split(std::string_view in, std::string_view& head, std::string_view& tail) {
   auto nl = in.find('\n');
@@ -50,8 +56,8 @@ cluster_bus::cluster_bus(boost::asio::io_context& io, const redis::endpoint& whe
       _nodes(_prefix + ".nodes"),
       _nodes_exp(_prefix + ".nodes_exp"),
       _local(std::move(l)),
-      _cmd(std::make_unique<redis::connection>(io, where, redis::connection_options{}, false)),
-      _sub(std::make_unique<redis::connection>(io, where, redis::connection_options{}, true)),
+      _cmd(std::make_unique<redis::connection>(io, where, named("switchboard-bus"), false)),
+      _sub(std::make_unique<redis::connection>(io, where, named("switchboard-bus-pubsub"), true)),
       _timer(io) {
   _sub->set_pubsub_handler(this);
   _sub->on_state([this](bool up) {

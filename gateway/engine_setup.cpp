@@ -130,7 +130,7 @@ namespace {
 // Adds up one server's connections over every shard.
 struct server_totals {
   std::uint64_t up = 0, links = 0, connects = 0, failures = 0, commands = 0, failed = 0, errors = 0, pending = 0,
-                messages = 0;
+                messages = 0, bytes_out = 0, bytes_in = 0;
   std::array<std::uint64_t, redis::rtt_bounds_us.size() + 1> rtt{};
   void add(const redis::connection& c) {
     const auto& st = c.stats();
@@ -143,6 +143,8 @@ struct server_totals {
     errors += st.errors.get();
     pending += st.pending.get();
     messages += st.messages.get();
+    bytes_out += st.bytes_out.get();
+    bytes_in += st.bytes_in.get();
     for (std::size_t i = 0; i < rtt.size(); ++i) rtt[i] += st.rtt_us.bucket(i);
   }
 };
@@ -175,8 +177,9 @@ std::string redis_stats_json(const std::vector<std::unique_ptr<shard>>& shards) 
     for (auto c : t.rtt) count += c;
     per += fmt::format(
         R"({{"address":"{}","connections":{},"up":{},"connects":{},"failures":{},"commands":{},"failed":{},)"
-        R"("errors":{},"pending":{},"messages":{},"rtt_us":{{"count":{},"p50":{},"p99":{}}}}})",
-        url, t.links, t.up, t.connects, t.failures, t.commands, t.failed, t.errors, t.pending, t.messages, count,
+        R"("errors":{},"pending":{},"messages":{},"bytes_out":{},"bytes_in":{},"rtt_us":{{"count":{},"p50":{},"p99":{}}}}})",
+        url, t.links, t.up, t.connects, t.failures, t.commands, t.failed, t.errors, t.pending, t.messages, t.bytes_out,
+        t.bytes_in, count,
         bucket_quantile(redis::rtt_bounds_us, t.rtt, 0.50), bucket_quantile(redis::rtt_bounds_us, t.rtt, 0.99));
   }
   return fmt::format(R"("redis":{{"servers":[{}]}})", per);
@@ -207,6 +210,10 @@ std::string redis_metrics_text(const std::vector<std::unique_ptr<shard>>& shards
          [](const server_totals& t) { return t.pending; });
   family("switchboard_redis_messages_total", "counter", "Pub/sub messages received from this Redis server.",
          [](const server_totals& t) { return t.messages; });
+  family("switchboard_redis_sent_bytes_total", "counter", "Bytes written to this Redis server (commands).",
+         [](const server_totals& t) { return t.bytes_out; });
+  family("switchboard_redis_received_bytes_total", "counter", "Bytes read from this Redis server (replies, messages).",
+         [](const server_totals& t) { return t.bytes_in; });
   const char* h = "switchboard_redis_rtt_seconds";
   out += fmt::format("# HELP {} Command round trip, queued to reply.\n# TYPE {} histogram\n", h, h);
   for (const auto& [url, t] : all) {

@@ -209,6 +209,7 @@ void connection::on_connected() {
       if (_state == state::handshake && (!r || r->is_error())) fail("AUTH refused");
     });
   }
+  if (!_opts.name.empty()) internal({"CLIENT", "SETNAME", _opts.name}, {});
   std::string db = std::to_string(_ep.db);
   if (_ep.db != 0) {
     internal({"SELECT", db}, [this](const reply* r) {
@@ -278,6 +279,7 @@ void connection::flush() {
   if (_writing || _out.empty() || (_state != state::up && _state != state::handshake)) return;
   _writing = true;
   _flight.swap(_out);
+  _stats.bytes_out.add(_flight.size());
   auto alive = _alive;
   std::uint32_t gen = _gen;
   asio::async_write(_sock, asio::buffer(_flight), [this, alive, gen](boost::system::error_code e, std::size_t) {
@@ -295,6 +297,7 @@ void connection::read() {
   _sock.async_read_some(asio::buffer(*_rbuf), [this, alive, gen](boost::system::error_code e, std::size_t n) {
     if (!*alive || gen != _gen || (_state != state::up && _state != state::handshake)) return;
     if (e) return fail(e == asio::error::eof ? "closed by the server" : "read");
+    _stats.bytes_in.add(n);
     if (redisReaderFeed(_reader, _rbuf->data(), n) != REDIS_OK) return fail("protocol");
     for (;;) {
       void* r = nullptr;

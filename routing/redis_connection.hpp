@@ -97,6 +97,7 @@ struct connection_options {
   std::chrono::milliseconds backoff_min{100};
   std::chrono::milliseconds backoff_max{5000};
   std::size_t max_pending = 1u << 16;  // commands waiting for replies; past it a command fails at once
+  std::string name;  // CLIENT SETNAME at connect (who is who in CLIENT LIST); empty: none
 };
 
 /// Round-trip bucket bounds (µs), shared by every connection so the ops
@@ -114,6 +115,8 @@ struct connection_stats {
   counter errors;      // error replies
   counter pending;     // commands waiting for their reply now
   counter messages;    // pub/sub messages received
+  counter bytes_out;   // bytes written to the server
+  counter bytes_in;    // bytes read from it
   bucket_histogram<rtt_bounds_us.size()> rtt_us{rtt_bounds_us};  // queued → reply
 };
 

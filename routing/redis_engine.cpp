@@ -67,8 +67,11 @@ void redis_engine::attach(engine_host& host, router_stats& stats) {
   _stats = &stats;
   for (unsigned i = 0; i < _opts.servers.size(); ++i) {
     server srv;
-    srv.commands = std::make_unique<redis::connection>(_io, _opts.servers[i], _opts.connection, false);
-    srv.pubsub = std::make_unique<redis::connection>(_io, _opts.servers[i], _opts.connection, true);
+    redis::connection_options co = _opts.connection, so = _opts.connection;
+    co.name = "switchboard-engine";
+    so.name = "switchboard-engine-pubsub";
+    srv.commands = std::make_unique<redis::connection>(_io, _opts.servers[i], co, false);
+    srv.pubsub = std::make_unique<redis::connection>(_io, _opts.servers[i], so, true);
     srv.commands->on_state([this, i](bool up) { on_commands_state(i, up); });
     srv.pubsub->on_state([this, i](bool up) { on_pubsub_state(i, up); });
     srv.pubsub->set_pubsub_handler(this);
@@ -183,7 +186,7 @@ void redis_engine::on_pubsub_state(unsigned srv, bool up) {
   for (home_channel* hc : records) {
     redis_store& s = *store_of(*hc);
     if (s.server != srv) continue;
-    if (hc->shards.empty() && s.waiters.empty()) continue;  // released when the router gets to it
+    if (hc->shards.empty() && !s.has_waiters()) continue;  // released when the router gets to it
     s.ph = redis_store::phase::subscribing;
     names.push_back(key("pub", hc->name));
   }
@@ -244,7 +247,7 @@ void redis_engine::open(home_channel& hc, open_done done) {
   using phase = redis_store::phase;
   if (s.ph == phase::live) return done(hc, 0, hc.offset, hc.epoch);
   if (s.ph == phase::lost && !(s.subscribed && _servers[s.server].pubsub->up())) return done(hc, 100, 0, {});
-  s.waiters.push_back(redis_waiter{std::move(done), {}, 0, {}});
+  s.side().waiters.push_back(redis_waiter{std::move(done), {}, 0, {}});
   if (s.ph == phase::idle) start_subscribe(hc, s);
   else if (s.ph == phase::lost) position(hc, s);
 }
@@ -291,7 +294,7 @@ void redis_engine::start_subscribe(home_channel& hc, redis_store& s) {
 
 void redis_engine::position(home_channel& hc, redis_store& s) {
   s.ph = redis_store::phase::positioning;
-  s.held.clear();
+  if (s.t) s.t->held.clear();
   s.held_overflow = false;
   std::string stream = key("stream", hc.name), meta = key("meta", hc.name);
   std::string ttl = std::to_string(_opts.history_meta_ttl.count()), epoch = new_epoch();
@@ -321,23 +324,25 @@ void redis_engine::go_live(home_channel& hc, redis_store& s, std::uint64_t offse
   bool again = s.held_overflow;
   s.ph = redis_store::phase::live;
   std::vector<held_publication> held;
-  held.swap(s.held);
+  if (s.t) held.swap(s.t->held);
   serve_waiters(hc, s);
   if (again) return position(hc, s);  // too much arrived meanwhile: where does it stand now?
   for (auto& h : held) deliver(hc, s, std::move(h.pub), h.epoch);
+  s.trim();
   settle(hc, s);
 }
 
 void redis_engine::lose(home_channel& hc, redis_store& s) {
   s.ph = redis_store::phase::lost;
-  s.held.clear();
+  if (s.t) s.t->held.clear();
   s.held_overflow = false;
   fail_waiters(hc, s);
+  s.trim();
 }
 
 void redis_engine::serve_waiters(home_channel& hc, redis_store& s) {
-  std::deque<redis_waiter> waiters;
-  waiters.swap(s.waiters);
+  std::vector<redis_waiter> waiters;
+  if (s.t) waiters.swap(s.t->waiters);
   for (auto& w : waiters) {
     if (w.open) {
       w.open(hc, 0, hc.offset, hc.epoch);
@@ -348,10 +353,12 @@ void redis_engine::serve_waiters(home_channel& hc, redis_store& s) {
 }
 
 void redis_engine::fail_waiters(home_channel& hc, redis_store& s) {
-  std::deque<redis_waiter> waiters;
-  waiters.swap(s.waiters);
+  std::vector<redis_waiter> waiters;
   std::vector<redis_deferred> deferred;
-  deferred.swap(s.deferred);
+  if (s.t) {
+    waiters.swap(s.t->waiters);
+    deferred.swap(s.t->deferred);
+  }
   for (auto& w : waiters) {
     if (w.open) {
       w.open(hc, 100, 0, {});
@@ -391,11 +398,12 @@ void redis_engine::on_message(std::string_view channel, std::string_view payload
     return;
   }
   if (s->ph == phase::positioning) {
-    if (s->held.size() >= held_limit) {
-      s->held.clear();
+    auto& held = s->side().held;
+    if (held.size() >= held_limit) {
+      held.clear();
       s->held_overflow = true;
     }
-    if (!s->held_overflow) s->held.push_back({std::move(pub), stream_epoch(m.epoch)});
+    if (!s->held_overflow) held.push_back({std::move(pub), stream_epoch(m.epoch)});
     return;
   }
   if (s->ph == phase::live) deliver(*hc, *s, std::move(pub), stream_epoch(m.epoch));
@@ -419,11 +427,12 @@ void redis_engine::deliver(home_channel& hc, redis_store& s, publication_ptr pub
   }
   hc.offset = off;
   if (s.recovering > 0) {
-    if (s.recent.size() < recent_limit) s.recent.push_back(pub);
+    auto& recent = s.side().recent;
+    if (recent.size() < recent_limit) recent.push_back(pub);
     else s.recent_overflow = true;
   }
   _host->dispatch(hc, pub);
-  if (!s.deferred.empty()) check_deferred(hc, s);
+  if (s.has_deferred()) check_deferred(hc, s);
 }
 
 void redis_engine::publish(publication_ptr pub, publish_done done) {
@@ -467,7 +476,7 @@ void redis_engine::recover(home_channel& hc, std::uint64_t since, std::string_vi
     return done(hc, std::move(a));
   }
   // After the opens asked before it (the ordering contract).
-  s.waiters.push_back(redis_waiter{{}, std::move(done), since, stream_epoch(epoch)});
+  s.side().waiters.push_back(redis_waiter{{}, std::move(done), since, stream_epoch(epoch)});
   if (s.ph == phase::idle) start_subscribe(hc, s);
   else if (s.ph == phase::lost) position(hc, s);
 }
@@ -488,11 +497,11 @@ void redis_engine::start_recover(home_channel& hc, redis_store& s, std::uint64_t
   if (since > hc.offset) {
     // The client saw more of this stream (on another node) than this node
     // dispatched yet: answered when this node gets there.
-    s.deferred.push_back({since, epoch, std::move(done), engine_now_ms() + deferred_wait_ms});
+    s.side().deferred.push_back({since, epoch, std::move(done), engine_now_ms() + deferred_wait_ms});
     return;
   }
   if (s.recovering++ == 0) {
-    s.recent.clear();
+    if (s.t) s.t->recent.clear();
     s.recent_overflow = false;
   }
   std::string stream = key("stream", hc.name), meta = key("meta", hc.name);
@@ -505,7 +514,8 @@ void redis_engine::start_recover(home_channel& hc, redis_store& s, std::uint64_t
            if (!h) return;  // cannot happen: the record waits for its answers (release)
            redis_store& st = *store_of(*h);
            finish_recover(*h, st, since, epoch, r, done);
-           if (--st.recovering == 0) st.recent.clear();
+           if (--st.recovering == 0 && st.t) st.t->recent.clear();
+           st.trim();
            settle(*h, st);
          });
 }
@@ -551,7 +561,8 @@ void redis_engine::finish_recover(home_channel& hc, redis_store& s, std::uint64_
     a.publications.push_back(std::move(p));
     ++next;
   }
-  for (const auto& p : s.recent) {
+  static const std::vector<publication_ptr> none;
+  for (const auto& p : s.t ? s.t->recent : none) {
     if (!ok || next > hc.offset) break;
     if (p->offset < next) continue;
     if (p->offset != next) {
@@ -571,29 +582,33 @@ void redis_engine::finish_recover(home_channel& hc, redis_store& s, std::uint64_
 
 void redis_engine::check_deferred(home_channel& hc, redis_store& s) {
   std::vector<redis_deferred> ready;
-  for (auto it = s.deferred.begin(); it != s.deferred.end();) {
+  auto& deferred = s.side().deferred;
+  for (auto it = deferred.begin(); it != deferred.end();) {
     if (it->since <= hc.offset || it->epoch.view() != hc.epoch.view()) {
       ready.push_back(std::move(*it));
-      it = s.deferred.erase(it);
+      it = deferred.erase(it);
     } else {
       ++it;
     }
   }
   for (auto& d : ready) start_recover(hc, s, d.since, d.epoch, std::move(d.done));
+  s.trim();
 }
 
 void redis_engine::expire_deferred(home_channel& hc, redis_store& s, std::int64_t now_ms) {
-  for (auto it = s.deferred.begin(); it != s.deferred.end();) {
+  auto& deferred = s.side().deferred;
+  for (auto it = deferred.begin(); it != deferred.end();) {
     if (it->deadline_ms > now_ms) {
       ++it;
       continue;
     }
     recover_done done = std::move(it->done);
-    it = s.deferred.erase(it);
+    it = deferred.erase(it);
     recovery_answer a;
     a.error = 100;  // this node is behind the stream: the client tries again
     done(hc, std::move(a));
   }
+  s.trim();
 }
 
 }  // namespace sb::routing

@@ -170,7 +170,7 @@ void redis_engine::sweep() {
   std::vector<home_channel*> records = _records;
   for (home_channel* hc : records) {
     redis_store& s = *store_of(*hc);
-    if (!s.deferred.empty()) expire_deferred(*hc, s, now);
+    if (s.has_deferred()) expire_deferred(*hc, s, now);
     // Positioning failed while the pub/sub connection stayed up (the
     // command connection was away): try again for those still subscribed.
     if (s.ph == redis_store::phase::lost && s.subscribed && !hc->shards.empty() &&

@@ -10,7 +10,7 @@
 #include "routing/home_channel.hpp"
 
 #include <cstdint>
-#include <deque>
+#include <memory>
 #include <vector>
 
 namespace sb::routing {
@@ -37,6 +37,18 @@ struct held_publication {
   stream_epoch epoch;
 };
 
+/// What a channel needs only while it settles (subscribing, positioning,
+/// recovering): allocated then, freed once it is live and idle, so a live
+/// channel's store stays at 40 bytes (a personal channel per client).
+struct redis_transient {
+  std::vector<redis_waiter> waiters;     // in the order they came
+  std::vector<held_publication> held;    // arrived while positioning
+  std::vector<publication_ptr> recent;   // dispatched while recovering > 0
+  std::vector<redis_deferred> deferred;  // recoveries from further than dispatched
+
+  bool empty() const noexcept { return waiters.empty() && held.empty() && recent.empty() && deferred.empty(); }
+};
+
 struct redis_store final : channel_store {
   enum class phase : std::uint8_t {
     idle,         // made; nothing asked of Redis yet (or unsubscribed)
@@ -46,21 +58,28 @@ struct redis_store final : channel_store {
     lost,         // its server went away (or positioning failed): calls answer 100
   };
   phase ph = phase::idle;
-  bool history = false;         // its namespace keeps history: it has a stream
-  bool subscribed = false;      // Redis acknowledged the SUBSCRIBE
-  bool held_overflow = false;   // too much arrived while positioning: position again
-  bool recent_overflow = false; // continuity lost while recovering: those recoveries fail
-  bool release_wanted = false;  // released while answers were due: goes when they came
+  bool history : 1 = false;          // its namespace keeps history: it has a stream
+  bool subscribed : 1 = false;       // Redis acknowledged the SUBSCRIBE
+  bool held_overflow : 1 = false;    // too much arrived while positioning: position again
+  bool recent_overflow : 1 = false;  // continuity lost while recovering: those recoveries fail
+  bool release_wanted : 1 = false;   // released while answers were due: goes when they came
   std::uint16_t server = 0;
-  std::uint32_t index = 0;      // in the engine's record list
-  std::uint32_t recovering = 0; // recoveries waiting for Redis
-  std::uint64_t serial = 0;     // tells a record from one made again under the same name
-  std::deque<redis_waiter> waiters;
-  std::vector<held_publication> held;
-  std::vector<publication_ptr> recent;  // dispatched while recovering > 0
-  std::vector<redis_deferred> deferred;
+  std::uint32_t index = 0;       // in the engine's record list
+  std::uint32_t recovering = 0;  // recoveries waiting for Redis
+  std::uint64_t serial = 0;      // tells a record from one made again under the same name
+  std::unique_ptr<redis_transient> t;
 
-  bool busy() const noexcept { return !waiters.empty() || recovering > 0 || !deferred.empty(); }
+  redis_transient& side() {
+    if (!t) t = std::make_unique<redis_transient>();
+    return *t;
+  }
+  bool has_waiters() const noexcept { return t && !t->waiters.empty(); }
+  bool has_deferred() const noexcept { return t && !t->deferred.empty(); }
+  bool busy() const noexcept { return has_waiters() || recovering > 0 || has_deferred(); }
+  /// Frees the transient part when nothing is in it.
+  void trim() noexcept {
+    if (t && recovering == 0 && t->empty()) t.reset();
+  }
 };
 
 inline constexpr std::size_t held_limit = 10'000;

@@ -39,6 +39,18 @@ bool read_all(int fd, void* p, std::size_t n) {
 
 }  // namespace
 
+double servers_cpu_s(const options& o) {
+  double total = server_cpu_s(o.server_pid);
+  for (pid_t p : o.also_pids) total += server_cpu_s(p);
+  return total;
+}
+
+long servers_rss_kib(const options& o) {
+  long total = vm_rss_kib(o.server_pid);
+  for (pid_t p : o.also_pids) total += vm_rss_kib(p);
+  return total;
+}
+
 double server_cpu_s(pid_t pid) {
   char path[64];
   std::snprintf(path, sizeof(path), "/proc/%d/stat", static_cast<int>(pid));
@@ -114,7 +126,7 @@ void coordinator::tell_all(command_kind kind, std::int64_t value) const {
 }
 
 bool coordinator::start() {
-  _server_rss0 = _o.server_pid ? vm_rss_kib(_o.server_pid) : -1;
+  _server_rss0 = _o.server_pid ? servers_rss_kib(_o) : -1;
   for (auto& plan : _plans) {
     int up[2], down[2];
     if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0) {
@@ -178,7 +190,7 @@ void coordinator::run() {
       on_report(w, r);
     }
   }
-  if (_o.server_pid) _server_cpu1 = server_cpu_s(_o.server_pid);
+  if (_o.server_pid) _server_cpu1 = servers_cpu_s(_o);
   for (std::size_t w = 0; w < _procs; ++w) {
     if (!_done[w] && !_gone[w]) ::kill(_pids[w], SIGKILL);
   }
@@ -223,8 +235,8 @@ void coordinator::on_report(std::size_t w, const report& r) {
 void coordinator::all_ready() {
   if (_o.server_pid) {
     ::usleep(static_cast<useconds_t>(_o.settle * 1e6));
-    _server_rss1 = vm_rss_kib(_o.server_pid);
-    _server_cpu0 = server_cpu_s(_o.server_pid);
+    _server_rss1 = servers_rss_kib(_o);
+    _server_cpu0 = servers_cpu_s(_o);
   }
   _t0 = now_ns() + 100'000'000;  // every worker hears `go` before it
   tell_all(command_kind::go, _t0);

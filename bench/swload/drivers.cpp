@@ -147,6 +147,6 @@ bool coordinator::reconnect_step(std::int64_t now) {
   return false;
 }
 
-double coordinator::server_cpu_now() const { return _o.server_pid ? server_cpu_s(_o.server_pid) : -1.0; }
+double coordinator::server_cpu_now() const { return _o.server_pid ? servers_cpu_s(_o) : -1.0; }
 
 }  // namespace swload::in_parent

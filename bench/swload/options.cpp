@@ -59,6 +59,8 @@ const char* usage_text =
     "  --msg-rate R           chat: publications per client per second (1)\n"
     "  --timeout S            hard bound on the whole run (120)\n"
     "  --handshake-timeout S  a connection not ready this long fails (15)\n"
+    "  --ports A,B,...        clients spread over these ports by worker (the nodes of a cluster; --procs >= ports)\n"
+    "  --also-pid PID         another process of the same server (a cluster node): RSS and CPU add up (repeatable)\n"
     "  --server-pid PID       sample this server's RSS (before, and --settle s after all ready) and CPU (run window;\n"
     "                         reconnect: also the drop and the reconnect phases)\n"
     "  --settle S             (1)\n";
@@ -136,6 +138,15 @@ options parse_options(int argc, char** argv) {
     else if (f == "--timeout") o.timeout = num();
     else if (f == "--handshake-timeout") o.handshake_timeout = num();
     else if (f == "--server-pid") o.server_pid = static_cast<pid_t>(num());
+    else if (f == "--also-pid") o.also_pids.push_back(static_cast<pid_t>(num()));
+    else if (f == "--ports") {
+      std::string list = v;
+      for (std::size_t at = 0; at <= list.size();) {
+        std::size_t comma = std::min(list.find(',', at), list.size());
+        o.ports.push_back(std::atoi(list.substr(at, comma - at).c_str()));
+        at = comma + 1;
+      }
+    }
     else if (f == "--settle") o.settle = num();
     else if (f == "--drop") o.drop = num();
     else if (f == "--before") o.before = static_cast<long>(num());
@@ -149,6 +160,12 @@ options parse_options(int argc, char** argv) {
   o.src_first = to_addr(src.substr(0, dash));
   o.src_last = dash == std::string::npos ? o.src_first : to_addr(src.substr(dash + 1));
   if (o.src_last < o.src_first) usage_error("empty source range " + src);
+  if (!o.ports.empty()) {
+    for (int p : o.ports) {
+      if (p <= 0 || p > 65535) usage_error("--ports: bad port");
+    }
+    if (o.port == 0) o.port = o.ports.front();
+  }
   if (o.port <= 0 || o.port > 65535) usage_error("--port is required");
   if (o.n < 1) usage_error("-n must be at least 1");
   if (o.room_size < 1) usage_error("--room-size must be at least 1");

@@ -46,6 +46,10 @@ std::string failures(const counters& c);
 
 /// The CPU seconds (user + system) process pid has used; -1 when unknown.
 double server_cpu_s(pid_t pid);
+/// CPU seconds of the server: --server-pid plus every --also-pid.
+double servers_cpu_s(const options& o);
+/// RSS (KiB) of the server: --server-pid plus every --also-pid.
+long servers_rss_kib(const options& o);
 
 /// Sends one command down a worker's pipe (a small, atomic pipe write).
 void tell(int fd, command_kind kind, std::int64_t value);

@@ -60,6 +60,8 @@ struct options {
   double timeout = 120;           // hard bound on the whole run
   double handshake_timeout = 15;  // a connection not ready this long after its connect fails
   pid_t server_pid = 0;           // optional: server to sample RSS and CPU of
+  std::vector<pid_t> also_pids;   // more processes of the same server (cluster nodes): their RSS and CPU add up
+  std::vector<int> ports;         // --ports: worker w connects to ports[w % size] (nodes of a cluster)
   double settle = 1;              // seconds between all ready and the server RSS sample
 };
 

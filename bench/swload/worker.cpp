@@ -78,7 +78,9 @@ int worker::run() {
   if (_reconnect) _offsets.assign(static_cast<std::size_t>(_clients), 0);
 
   _dst.sin_family = AF_INET;
-  _dst.sin_port = htons(static_cast<std::uint16_t>(_o.port));
+  // A cluster: each worker's clients on one node (--ports), the nodes in turn.
+  int port = _o.ports.empty() ? _o.port : _o.ports[static_cast<std::size_t>(_plan.index) % _o.ports.size()];
+  _dst.sin_port = htons(static_cast<std::uint16_t>(port));
   inet_pton(AF_INET, _o.host.c_str(), &_dst.sin_addr);
   _src_first = _o.src_first;
   _src_count = _o.src_last - _o.src_first + 1;
