@@ -72,7 +72,8 @@ start_node() {  # start_node LOG ARGS...: sets NODE_PID, NODE_PORT
   local log="$1"
   shift
   NODE_PORT="$(free_port)"
-  build/bin/switchboard --config "$CONF" --listen "127.0.0.1:$NODE_PORT" --ops-listen "127.0.0.1:$(free_port)" "$@" \
+  NODE_OPS_PORT="$(free_port)"
+  build/bin/switchboard --config "$CONF" --listen "127.0.0.1:$NODE_PORT" --ops-listen "127.0.0.1:$NODE_OPS_PORT" "$@" \
     >"$log" 2>&1 &
   NODE_PID=$!
   PIDS+=("$NODE_PID")
@@ -81,10 +82,8 @@ start_node() {  # start_node LOG ARGS...: sets NODE_PID, NODE_PORT
 
 NODE_OPS=()
 start_node_ops() {  # as start_node, remembering the ops port
-  local ops
-  ops="$(free_port)"
-  start_node "$@" --ops-listen "127.0.0.1:$ops"
-  NODE_OPS+=("$ops")
+  start_node "$@"
+  NODE_OPS+=("$NODE_OPS_PORT")
 }
 
 redis_stats() {  # engine commands, bytes written, bytes read (all nodes); Redis µs in EVALSHA + PUBLISH
@@ -195,8 +194,8 @@ for name, get in metrics:
 red = [r for r in rows if r["engine"] == "redis" and r["redis"]]
 if red:
     per = lambda i: statistics.median(r["redis"][i] / max(1, r["pubs"]) for r in red)
-    print(f"Redis per publication (median): {per(0):.2f} commands, {per(1):.0f} B in, {per(2):.0f} B out, "
-          f"{statistics.median(r['redis'][3] * 1e6 / max(1, r['published']) for r in red):.0f} µs redis-server CPU")
+    print(f"Redis per publication (median): {per(0):.2f} commands, {per(1):.0f} B written, {per(2):.0f} B read "
+          f"(both nodes), {per(3):.1f} µs executing in redis-server")
 bad = [r for r in rows if r["exit"] != 0]
 print(f"{len(rows)} runs, {len(bad)} with failed connections, lost messages or timeouts")
 sys.exit(1 if bad else 0)
