@@ -13,6 +13,7 @@ whose token subscribes it to its personal channel (issue 4's idle figure);
 the cost of a wake-up.
 
 usage: bench/scenarios/idle_memory.py [N] [SHARDS] [MODE]   (default 19000 1 echo)
+env SB_GATEWAY_ARGS: more switchboard flags, e.g. "--engine redis --redis-address redis://127.0.0.1:6379".
 Run from the repo root after `ops/build release`.
 """
 import json
@@ -56,7 +57,8 @@ def stats(port):
 
 
 gw = subprocess.Popen([f"{BIN}/switchboard", "--mode", MODE, "--config", CONFIG, "--shards", SHARDS,
-                       "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"],
+                       "--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0",
+                       *os.environ.get("SB_GATEWAY_ARGS", "").split()],
                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 try:
     line = gw.stdout.readline()
