@@ -90,9 +90,11 @@ bool subscribed(cluster& c, unsigned shard, recorder& who) {
 TEST(redis_engine, publications_reach_every_node_once_and_in_order) {
   sb::test::redis_server redis;
   auto rules = cluster_rules();
+  // Before the nodes: they outlive the shard threads that deliver to them.
+  recorder a0, a1, b0, b1;
+  recorder plain_a, plain_b;
   auto a = node(2, rules, {redis.url()});
   auto b = node(2, rules, {redis.url()});
-  recorder a0, a1, b0, b1;
   a->on(0, [&](router& r) { r.subscribe(a0, "h:room"); });
   a->on(1, [&](router& r) { r.subscribe(a1, "h:room"); });
   b->on(0, [&](router& r) { r.subscribe(b0, "h:room"); });
@@ -119,7 +121,6 @@ TEST(redis_engine, publications_reach_every_node_once_and_in_order) {
     });
   }
   // A channel without history: PUBLISH, offset 0, still everywhere.
-  recorder plain_a, plain_b;
   a->on(0, [&](router& r) { r.subscribe(plain_a, "plain"); });
   b->on(1, [&](router& r) { r.subscribe(plain_b, "plain"); });
   ASSERT_TRUE(subscribed(*a, 0, plain_a) && subscribed(*b, 1, plain_b));
@@ -133,9 +134,13 @@ TEST(redis_engine, publications_reach_every_node_once_and_in_order) {
 TEST(redis_engine, recovery_on_another_node_joins_the_live_stream_without_gap_or_repeat) {
   sb::test::redis_server redis;
   auto rules = cluster_rules();
+  // Before the nodes: they outlive the shard threads that deliver to them.
+  recorder early, gone;
+  recorder back;
+  recorder keep;
+  recorder too_old, other_epoch, current;
   auto a = node(2, rules, {redis.url()});
   auto c = node(2, rules, {redis.url()});
-  recorder early, gone;
   a->on(1, [&](router& r) { r.subscribe(early, "h:move"); });
   a->on(0, [&](router& r) { r.subscribe(gone, "h:move"); });
   ASSERT_TRUE(subscribed(*a, 1, early) && subscribed(*a, 0, gone));
@@ -149,7 +154,6 @@ TEST(redis_engine, recovery_on_another_node_joins_the_live_stream_without_gap_or
   ASSERT_EQ(epoch.size(), 8u);
   for (int k = 6; k <= 15; ++k) publish(*a, 1, "h:move", std::to_string(k));
   // Back on node C while node A keeps publishing.
-  recorder back;
   std::thread publisher([&] {
     for (int k = 16; k <= 150; ++k) a->on(k % 2, [&, k](router& r) { r.publish(make_pub("h:move", std::to_string(k))); });
   });
@@ -169,14 +173,12 @@ TEST(redis_engine, recovery_on_another_node_joins_the_live_stream_without_gap_or
     EXPECT_EQ(back.data.back(), "150");
   });
   // Positions the stream no longer holds, or another epoch: recovered false.
-  recorder keep;
   a->on(0, [&](router& r) { r.subscribe(keep, "small:x"); });
   ASSERT_TRUE(subscribed(*a, 0, keep));
   for (int k = 1; k <= 10; ++k) publish(*a, 1, "small:x", std::to_string(k));
   ASSERT_TRUE(a->wait_until(0, [&] { return keep.offsets.size() == 10; }));
   std::string small_epoch;
   a->on(0, [&](router&) { small_epoch = keep.epoch; });
-  recorder too_old, other_epoch, current;
   c->on(0, [&](router& r) {
     recovery_request old{2, small_epoch};  // 3..7 are gone: history_size 3 keeps 8..10
     r.subscribe(too_old, "small:x", &old);
@@ -198,6 +200,8 @@ TEST(redis_engine, recovery_on_another_node_joins_the_live_stream_without_gap_or
 TEST(redis_engine, history_and_presence_are_the_clusters) {
   sb::test::redis_server redis;
   auto rules = cluster_rules();
+  // Before the nodes: they outlive the shard threads that deliver to them.
+  recorder watch_a, on_b;
   auto a = node(2, rules, {redis.url()});
   auto b = node(2, rules, {redis.url()}, std::chrono::seconds(3));
   for (int k = 1; k <= 10; ++k) publish(*a, 0, "small:h", std::to_string(k));
@@ -241,7 +245,6 @@ TEST(redis_engine, history_and_presence_are_the_clusters) {
   EXPECT_EQ(s.publications[0]->offset, 9u);
 
   // Presence: clients of both nodes; joins pushed to the other node.
-  recorder watch_a, on_b;
   a->on(0, [&](router& r) { r.subscribe(watch_a, "h:p", nullptr, {false, true, false, 0}); });
   ASSERT_TRUE(subscribed(*a, 0, watch_a));
   a->on(0, [&](router& r) { r.join("h:p", {"alice", "c-a", "", ""}); });
@@ -285,8 +288,10 @@ TEST(redis_engine, history_and_presence_are_the_clusters) {
 TEST(redis_engine, a_dead_redis_answers_100_at_once_and_its_return_sends_subscribers_to_recovery) {
   sb::test::redis_server redis;
   auto rules = cluster_rules();
-  auto a = node(2, rules, {redis.url()});
+  // Before the nodes: they outlive the shard threads that deliver to them.
   recorder live;
+  recorder late;
+  auto a = node(2, rules, {redis.url()});
   a->on(0, [&](router& r) { r.subscribe(live, "h:f", nullptr, {true, false, true, 0}); });
   ASSERT_TRUE(subscribed(*a, 0, live));
   EXPECT_EQ(publish(*a, 1, "h:f", "1").first, 0u);
@@ -297,7 +302,6 @@ TEST(redis_engine, a_dead_redis_answers_100_at_once_and_its_return_sends_subscri
     return static_cast<const redis_engine&>(*a->engines[router::home_of("h:f", 2)]).servers()[0].commands->up() == false;
   }));
   EXPECT_EQ(publish(*a, 1, "h:f", "lost").first, 100u);
-  recorder late;
   a->on(1, [&](router& r) { r.subscribe(late, "h:other"); });
   ASSERT_TRUE(a->wait_until(1, [&] { return late.failed > 0; }));
   EXPECT_FALSE(late.subscribed);
@@ -316,8 +320,9 @@ TEST(redis_engine, a_dead_redis_answers_100_at_once_and_its_return_sends_subscri
 TEST(redis_engine, unsubscribe_then_subscribe_again_at_once_keeps_receiving) {
   sb::test::redis_server redis;
   auto rules = cluster_rules();
-  auto a = node(1, rules, {redis.url()});
+  // Before the nodes: they outlive the shard threads that deliver to them.
   recorder first, second;
+  auto a = node(1, rules, {redis.url()});
   a->on(0, [&](router& r) { r.subscribe(first, "h:flip"); });
   ASSERT_TRUE(subscribed(*a, 0, first));
   // UNSUBSCRIBE and SUBSCRIBE in the same turn: the old SUBSCRIBE's
@@ -334,9 +339,9 @@ TEST(redis_engine, unsubscribe_then_subscribe_again_at_once_keeps_receiving) {
 TEST(redis_engine, two_servers_share_the_channels) {
   sb::test::redis_server r1, r2;
   auto rules = cluster_rules();
+  std::vector<std::unique_ptr<recorder>> subs;  // before the nodes, as above
   auto a = node(2, rules, {r1.url(), r2.url()});
   auto b = node(2, rules, {r1.url(), r2.url()});
-  std::vector<std::unique_ptr<recorder>> subs;
   std::vector<std::string> names;
   for (int i = 0; i < 20; ++i) names.push_back("h:s" + std::to_string(i));
   for (const auto& ch : names) {
