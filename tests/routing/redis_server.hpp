@@ -17,32 +17,44 @@
 #include <cstdint>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace sb::test {
 
 class redis_server {
  public:
-  redis_server() : _port(free_port()) { start(); }
+  redis_server() : redis_server(std::string()) {}
+  /// `password`: started with --requirepass; command() and the start-up
+  /// PING authenticate with it.
+  explicit redis_server(std::string password) : _port(free_port()), _password(std::move(password)) { start(); }
   ~redis_server() { stop(SIGTERM); }
   redis_server(const redis_server&) = delete;
   redis_server& operator=(const redis_server&) = delete;
 
   std::uint16_t port() const noexcept { return _port; }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(_port); }
+  const std::string& password() const noexcept { return _password; }
   bool running() const noexcept { return _pid > 0; }
 
   /// Starts it (again) on the same port and waits until it answers PING.
   void start() {
+    // The argument vector is built before fork: the child only execs.
+    std::string port = std::to_string(_port);
+    std::vector<const char*> argv = {"redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
+                                     "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"};
+    if (!_password.empty()) {
+      argv.push_back("--requirepass");
+      argv.push_back(_password.c_str());
+    }
+    argv.push_back(nullptr);
     _pid = ::fork();
     if (_pid == 0) {
-      std::string port = std::to_string(_port);
       int devnull = ::open("/dev/null", O_WRONLY);
       if (devnull >= 0) {
         ::dup2(devnull, 1);
         ::dup2(devnull, 2);
       }
-      ::execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-              "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no", static_cast<char*>(nullptr));
+      ::execv("/usr/bin/redis-server", const_cast<char* const*>(argv.data()));
       ::_exit(127);
     }
     ASSERT_GT(_pid, 0) << "fork";
@@ -69,6 +81,10 @@ class redis_server {
     if (!c || c->err) {
       if (c) redisFree(c);
       return {};
+    }
+    if (!_password.empty()) {
+      auto* a = static_cast<redisReply*>(redisCommand(c, "AUTH %s", _password.c_str()));
+      if (a) freeReplyObject(a);
     }
     auto* r = static_cast<redisReply*>(redisCommand(c, cmd.c_str()));
     std::string out;
@@ -98,6 +114,7 @@ class redis_server {
   }
 
   std::uint16_t _port;
+  std::string _password;
   pid_t _pid = -1;
 };
 
