@@ -21,6 +21,9 @@ $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_jwt.cpp gateway/jwt.cpp ga
   gateway/jwt_parse.cpp gateway/jwt_signature.cpp -lsimdjson -lcrypto -o $out/fuzz_jwt
 $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_centrifuge_json.cpp session/json_reader.cpp \
   session/json_validate.cpp session/json_writer.cpp session/protocol.cpp -lsimdjson -o $out/fuzz_centrifuge_json
-$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_server_api.cpp gateway/server_api_parse.cpp -lsimdjson -lfmt \
+$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_server_api.cpp gateway/server_api_parse.cpp \
+  session/json_writer.cpp session/protocol.cpp -lsimdjson -lfmt \
   -o $out/fuzz_server_api
-echo "built: $out/fuzz_ws_decoder $out/fuzz_http_upgrade $out/fuzz_jwt $out/fuzz_centrifuge_json $out/fuzz_server_api"
+$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_redis_codec.cpp routing/redis_codec.cpp -o $out/fuzz_redis_codec
+echo "built: $out/fuzz_ws_decoder $out/fuzz_http_upgrade $out/fuzz_jwt $out/fuzz_centrifuge_json $out/fuzz_server_api" \
+  "$out/fuzz_redis_codec"
