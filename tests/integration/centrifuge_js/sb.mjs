@@ -105,6 +105,7 @@ export async function startGateway({ config = BASE_CONFIG, shards, args = [], li
   proc.stdout.resume();
   return {
     proc,
+    dir,
     ...ports,
     url: `ws://127.0.0.1:${ports.port}/connection/websocket`,
     stderr: () => stderr,
