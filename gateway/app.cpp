@@ -438,7 +438,16 @@ int run_gateway(const config& cfg) {
   stops.push([&ops_server] { ops_server.stop(); });
   if (bus) {
     bus->start();
-    stops.push([&bus] { bus->stop(); });
+    stops.push([&bus, &main_ctx] {
+      bus->stop();
+      // The signal stopped the main loop; its goodbye to the registry runs
+      // on it, for at most 2 s.
+      main_ctx.restart();
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      while (!bus->closed() && std::chrono::steady_clock::now() < until) {
+        main_ctx.run_one_for(std::chrono::milliseconds(50));
+      }
+    });
   }
 
   host_port client_ep{cfg.listen.host, port};

@@ -70,7 +70,14 @@ cluster_bus::cluster_bus(boost::asio::io_context& io, const redis::endpoint& whe
   });
 }
 
-cluster_bus::~cluster_bus() { stop(); }
+cluster_bus::~cluster_bus() {
+  // At once, without the goodbye (stop() sends it): what is pending fails.
+  _stopped = _closed = true;
+  _timer.cancel();
+  _sub->stop();
+  _cmd->stop();
+  for (auto& [id, s] : _surveys) s.done(std::nullopt);
+}
 
 void cluster_bus::start() {
   _cmd->start();
@@ -92,13 +99,22 @@ void cluster_bus::stop() {
   if (_stopped) return;
   _stopped = true;
   _timer.cancel();
-  // Out of the registry now rather than after node_ttl (best effort: the
-  // connection closes right after).
-  if (_cmd->up()) _cmd->command({"HDEL", _nodes, _uid}, {});
   _sub->stop();
-  _cmd->stop();
   for (auto& [id, s] : _surveys) s.done(std::nullopt);
   _surveys.clear();
+  if (!_cmd->up()) {
+    _cmd->stop();
+    _closed = true;
+    return;
+  }
+  // Out of the registry now rather than after node_ttl; the connection
+  // closes once Redis answered (closed() says when).
+  _cmd->command({"EVAL", routing::redis_scripts::presence_remove, "3", _nodes, _nodes_exp, _control, _uid, "0", ""},
+                {});
+  _cmd->command({"PING"}, [this](const redis::reply*) {
+    _cmd->stop();
+    _closed = true;
+  });
 }
 
 void cluster_bus::heartbeat() {

@@ -52,7 +52,10 @@ class cluster_bus final : private redis::pubsub_handler {
   cluster_bus& operator=(const cluster_bus&) = delete;
 
   void start();
+  /// Leaves the registry and closes; the goodbye needs the main loop to run
+  /// until closed().
   void stop();
+  bool closed() const noexcept { return _closed; }
 
   /// Publishes a user-level command to the other nodes; done(true) once
   /// Redis took it, done(false) when it could not (Redis away).
@@ -95,6 +98,7 @@ class cluster_bus final : private redis::pubsub_handler {
   std::uint64_t _next_survey = 1;
   std::string _last_nodes;
   bool _stopped = false;
+  bool _closed = false;
 };
 
 }  // namespace sb

@@ -114,6 +114,9 @@ class engine {
   /// About once a second: expire what the engine keeps.
   virtual void sweep() = 0;
   /// Shutdown, before the shard's loop ends: close what keeps it running.
+  /// It may finish asynchronously on the shard's loop (the Redis engine
+  /// first removes this node's presence, for at most 2 s); the loop ends
+  /// when it has.
   virtual void stop() {}
 };
 

@@ -56,11 +56,19 @@ unsigned redis_engine::server_of(std::string_view channel, unsigned n) noexcept 
 
 redis_engine::redis_engine(boost::asio::io_context& io, const channel_rules* rules, redis_engine_options o,
                            std::uint64_t seed)
-    : _io(io), _rules(rules), _opts(std::move(o)), _rng(seed) {
+    : _io(io), _rules(rules), _opts(std::move(o)), _rng(seed), _farewell(io) {
   for (const char* text : script_text) _shas.push_back(sha1_hex(text));
 }
 
-redis_engine::~redis_engine() { stop(); }
+redis_engine::~redis_engine() {
+  // Now, without a farewell: pending commands fail (their answers say 100).
+  _stopped = true;
+  _farewell.cancel();
+  for (auto& srv : _servers) {
+    if (srv.pubsub) srv.pubsub->stop();
+    if (srv.commands) srv.commands->stop();
+  }
+}
 
 void redis_engine::attach(engine_host& host, router_stats& stats) {
   _host = &host;
@@ -80,16 +88,6 @@ void redis_engine::attach(engine_host& host, router_stats& stats) {
   for (auto& srv : _servers) {
     srv.commands->start();
     srv.pubsub->start();
-  }
-}
-
-void redis_engine::stop() {
-  if (_stopped) return;
-  _stopped = true;
-  // Pending commands fail (their answers say 100); nothing reconnects.
-  for (auto& srv : _servers) {
-    if (srv.pubsub) srv.pubsub->stop();
-    if (srv.commands) srv.commands->stop();
   }
 }
 

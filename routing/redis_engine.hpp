@@ -156,6 +156,8 @@ class redis_engine final : public engine, private redis::pubsub_handler {
   boost::unordered_flat_map<std::string, boost::unordered_flat_map<std::string, std::string>> _present;
   std::chrono::steady_clock::time_point _next_refresh{};
   std::uint64_t _bad_messages = 0;  // pub/sub payloads that did not decode
+  boost::asio::steady_timer _farewell;  // stop(): the latest the connections close
+  unsigned _closing = 0;                // command connections still answering stop()'s removals
   bool _stopped = false;
 };
 

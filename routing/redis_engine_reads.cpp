@@ -15,6 +15,9 @@ namespace sb::routing {
 namespace {
 // Script indexes in redis_engine.cpp's table.
 constexpr int history_script = 2, presence_add_script = 3, presence_remove_script = 4, presence_get_script = 5;
+// stop(): how long this node's presence removals may take before the
+// connections close anyway (the rest expires by presence_ttl).
+constexpr std::chrono::seconds farewell_limit{2};
 }  // namespace
 
 void redis_engine::history(std::string_view channel, const history_query& q, history_done done) {
@@ -156,6 +159,50 @@ void redis_engine::presence(std::string_view channel, bool counts_only, presence
     }
     out.num_users = static_cast<std::uint32_t>(users.size());
     done(std::move(out));
+  });
+}
+
+void redis_engine::stop() {
+  if (_stopped) return;
+  _stopped = true;
+  // Nothing more to receive; nothing reconnects.
+  for (auto& srv : _servers) {
+    if (srv.pubsub) srv.pubsub->stop();
+  }
+  // This node's clients leave presence with it, announced as leaves where
+  // the namespace has join_leave, instead of lingering in Redis until
+  // presence_ttl (a rolling deploy would show them online meanwhile). What
+  // does not fit in a connection's pending queue, or finds it down, expires
+  // by TTL as after a crash. Each command connection then closes once its
+  // pipeline has answered (a PING after the removals), at the latest after
+  // farewell_limit.
+  for (const auto& [channel, clients] : _present) {
+    const channel_options* o = _rules ? _rules->resolve(channel) : nullptr;
+    bool join_leave = o && o->join_leave;
+    for (const auto& [client, value] : clients) presence_write(channel, client, value, false, join_leave, true);
+  }
+  bool farewell = !_present.empty();
+  _present.clear();
+  for (auto& srv : _servers) {
+    redis::connection* c = srv.commands.get();
+    if (!c) continue;
+    if (!farewell || !c->up()) {
+      c->stop();
+      continue;
+    }
+    ++_closing;
+    c->command({"PING"}, [this, c](const redis::reply*) {
+      c->stop();
+      if (--_closing == 0) _farewell.cancel();
+    });
+  }
+  if (_closing == 0) return;
+  _farewell.expires_after(farewell_limit);
+  _farewell.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    for (auto& srv : _servers) {
+      if (srv.commands) srv.commands->stop();
+    }
   });
 }
 

@@ -81,12 +81,12 @@ export class RedisServer {
 }
 
 // The namespaces every cluster test uses, with the Redis engine's keys.
-export function clusterConfig(redisUrls, extra = '') {
+export function clusterConfig(redisUrls, extra = '', presenceTtl = '3s') {
   const addresses = redisUrls.map((u) => `"${u}"`).join(', ');
   return configWith(`api_key = "${API_KEY}"
 engine = "redis"
 redis_address = [${addresses}]
-presence_ttl = "3s"
+presence_ttl = "${presenceTtl}"
 ${extra}`) + `
 [[namespaces]]
 name = "room"
@@ -108,8 +108,8 @@ allow_history_for_subscriber = true
 }
 
 // Starts one node; `node.api(method, params)` calls its server API.
-export async function startNode(name, redisUrls, { shards = 2, extra = '' } = {}) {
-  const gw = await startGateway({ config: clusterConfig(redisUrls, extra), shards, args: ['--name', name] });
+export async function startNode(name, redisUrls, { shards = 2, extra = '', presenceTtl } = {}) {
+  const gw = await startGateway({ config: clusterConfig(redisUrls, extra, presenceTtl), shards, args: ['--name', name] });
   gw.name = name;
   gw.api = async (method, params = {}) => {
     const r = await within(fetch(`http://127.0.0.1:${gw.opsPort}/api/${method}`, {

@@ -6,7 +6,8 @@
 // C recovers what it missed with 0 lost and 0 duplicated; presence, info
 // and channels answer for the whole cluster from any node; the API's
 // user-level commands reach the user's connections on every node; and a
-// node killed with -9 leaves presence once its entries' TTL runs out.
+// node killed with -9 leaves presence once its entries' TTL runs out, one
+// stopped with SIGTERM takes its clients' presence with it as it goes.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -217,6 +218,36 @@ for (const shards of [1, 2]) {
       const pong = await bystander.command({ rpc: { method: 'none' } }).catch((e) => e);
       assert.ok(!(pong instanceof Error), String(pong));
       bystander.close();
+    });
+
+    test('a node stopped with SIGTERM removes its presence as it goes, announced as leaves', async () => {
+      const ch = 'room:bye';
+      // Its entries would live a minute: only its goodbye can remove them now.
+      const E = await startNode('E', redis.map((r) => r.url), { presenceTtl: '60s' });
+      const watcher = await connect(A.url, { token: connToken('bye-watcher') });
+      clients.push(watcher);
+      const wsub = await subscribe(watcher, ch, { joinLeave: true });
+      const left = [];
+      wsub.on('leave', (ctx) => left.push(ctx.info.user));
+      const leaving = [];
+      for (let i = 0; i < 3; i++) {
+        const c = await connect(E.url, { token: connToken(`bye${i}`) });
+        await subscribe(c, ch);
+        leaving.push(c);
+      }
+      assert.deepEqual(await ok(B, 'presence_stats', { channel: ch }), { num_clients: 4, num_users: 4 });
+      const deadline = Date.now() + 30_000;  // its first heartbeat registers it
+      while (!(await ok(B, 'info', {})).nodes.some((n) => n.name === 'E')) {
+        assert.ok(Date.now() < deadline, 'E never appeared in info');
+        await sleep(200);
+      }
+      await E.stop();  // exit 0 after its removals were answered
+      closeAll(leaving);
+      assert.deepEqual(await ok(B, 'presence_stats', { channel: ch }), { num_clients: 1, num_users: 1 });
+      const info = await ok(B, 'info', {});
+      assert.deepEqual(info.nodes.map((n) => n.name).sort(), ['A', 'B', 'C'], 'E left the registry as it stopped');
+      await waitUntil(() => left.length === 3, T, '3 leave pushes on A', () => JSON.stringify(left));
+      assert.deepEqual(left.sort(), ['bye0', 'bye1', 'bye2']);
     });
 
     test('a node killed with -9 leaves presence after the TTL', async () => {
