@@ -192,7 +192,7 @@ for (const shards of [1, 2]) {
       assert.deepEqual(Object.keys(some.channels), [ch]);
     });
 
-    test("the API's subscribe, unsubscribe and disconnect reach the user's connections on every node", async () => {
+    test("the API's subscribe, unsubscribe, disconnect and refresh reach the user's connections on every node", async () => {
       const raws = [];
       for (const node of [B, C]) {
         const r = await RawClient.open(node.url);
@@ -214,6 +214,18 @@ for (const shards of [1, 2]) {
 
       await ok(A, 'disconnect', { user: 'everywhere' });
       for (const r of raws) await r.expectClose('disconnected through A');
+      // refresh with expired: the user's connections on both nodes are closed as expired.
+      const expiring = [];
+      for (const node of [B, C]) {
+        const r = await RawClient.open(node.url);
+        await r.connect(connToken('expiring'));
+        expiring.push(r);
+      }
+      await ok(A, 'refresh', { user: 'expiring', expired: true });
+      for (const r of expiring) {
+        const closed = await r.expectClose('expired through A');
+        assert.equal(closed.code, 3005, JSON.stringify(closed));  // token expired
+      }
       assert.equal(bystander.closeInfo, undefined, 'another user stays connected');
       const pong = await bystander.command({ rpc: { method: 'none' } }).catch((e) => e);
       assert.ok(!(pong instanceof Error), String(pong));
