@@ -2,6 +2,7 @@
 
 #include "gateway/client.hpp"
 #include "gateway/cluster.hpp"
+#include "gateway/drain.hpp"
 #include "gateway/engine_setup.hpp"
 #include "gateway/jwt.hpp"
 #include "gateway/memory_stats.hpp"
@@ -141,7 +142,7 @@ std::string protocol_json(const centrifuge_handler* h) {
 // Per-shard and total figures as JSON, from relaxed counters: the ops
 // endpoint never locks or waits on a shard.
 std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const mesh& m, std::uint64_t fd_cap,
-                       const std::string& api, const std::string& cluster) {
+                       const std::string& api, const std::string& cluster, bool draining) {
   std::uint64_t total = 0, accepted = 0, open = 0, handshaking = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(end_reason::count)> ended{};
   std::string per;
@@ -221,10 +222,10 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
   std::string queue_json =
       fmt::format(R"("p50":{},"p99":{})", bucket_quantile(queue_bounds_bytes, queue, 0.50),
                   bucket_quantile(queue_bounds_bytes, queue, 0.99));
-  return fmt::format(R"({{"shards":{},"connections":{},"open":{},"handshaking":{},"accepted":{},)"
+  return fmt::format(R"({{"shards":{},"draining":{},"connections":{},"open":{},"handshaking":{},"accepted":{},)"
                      R"("connection_capacity":{},"ended":{{{}}},"memory":{{{}}},"publish_to_write_us":{{{}}},)"
                      R"("queue_at_write_bytes":{{{}}},"api":{{{}}},{}"per_shard":[{}]}})",
-                     shards.size(), total, open, handshaking, accepted, fd_cap * shards.size(), totals, memory,
+                     shards.size(), draining, total, open, handshaking, accepted, fd_cap * shards.size(), totals, memory,
                      latency_json, queue_json, api, redis.empty() ? "" : redis + ",", per) +
          "\n";
 }
@@ -411,20 +412,47 @@ int run_gateway(const config& cfg) {
   ops_server.route_prefix("/api/", [&api](const ops::http_request& req, ops::http_reply reply) {
     api.handle(req, std::move(reply));
   });
+  // Graceful drain: the first SIGTERM/SIGINT or POST /drain; then exit 0.
+  drain_control drain(main_ctx, shards, std::chrono::milliseconds(cfg.shutdown_drain_period_ms),
+                      std::chrono::milliseconds(cfg.close_timeout_ms), [&main_ctx] { main_ctx.stop(); });
+  ops_server.route("/drain", [&](const ops::http_request& req, ops::http_response& res) {
+    res.content_type = "application/json";
+    if (req.method != "POST") {
+      res.status = 405;
+      res.body = R"({"error":{"code":107,"message":"POST only"}})" "\n";
+      return;
+    }
+    switch (api.check_key(req)) {
+      case server_api::access::ok: break;
+      case server_api::access::off:
+        res.status = 404;
+        res.body = R"({"error":{"code":108,"message":"needs the server API's key: set api_key"}})" "\n";
+        return;
+      case server_api::access::unauthorized:
+        res.status = 401;
+        res.body = R"({"error":{"code":101,"message":"unauthorized"}})" "\n";
+        return;
+    }
+    std::uint64_t sessions = drain.sessions();
+    drain.begin("POST /drain");
+    res.status = 202;
+    res.body = fmt::format(R"({{"result":{{"draining":true,"period_ms":{},"sessions":{}}}}})", drain.period().count(),
+                           sessions) +
+               "\n";
+  });
   ops_server.route("/stats", [&](const ops::http_request&, ops::http_response& res) {
     res.content_type = "application/json";
     std::string cluster = bus ? fmt::format(R"("node":{},"nodes":[{}])", node_uid, bus->last_nodes()) : "";
-    res.body = stats_json(shards, shard_mesh, per_shard_fds, api.stats_json(), cluster);
+    res.body = stats_json(shards, shard_mesh, per_shard_fds, api.stats_json(), cluster, drain.draining());
   });
   ops_server.route("/metrics", [&](const ops::http_request&, ops::http_response& res) {
     res.content_type = std::string(metrics_content_type);
     res.body = metrics_text(shards, shard_mesh, per_shard_fds, proto_opts.version) + api.metrics_text() +
                redis_metrics_text(shards);
   });
-  // Set (main thread) when shutdown starts; /readyz then answers 503.
-  bool shutting_down = false;
+  // /readyz answers 503 from the moment a drain or shutdown starts.
   ops_server.route("/readyz", [&](const ops::http_request&, ops::http_response& res) {
-    bool running = !shutting_down;
+    bool running = !drain.draining();
     for (const auto& s : shards) running = running && s->sessions() != nullptr;
     res.status = running ? 200 : 503;
     res.body = running ? "ready\n" : "not ready\n";
@@ -458,12 +486,17 @@ int run_gateway(const config& cfg) {
   fmt::print("switchboard listening clients={} ops={}\n", client_ep.str(), ops_ep.str());
   std::fflush(stdout);
 
-  signals.async_wait([&](boost::system::error_code ec, int sig) {
+  // The first signal drains; a second one stops at once.
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
     if (ec) return;
-    log::info("signal {}: shutting down", sig);
-    shutting_down = true;
-    main_ctx.stop();
-  });
+    if (drain.draining()) {
+      log::info("signal {} while draining: shutting down now", sig);
+      return main_ctx.stop();
+    }
+    drain.begin(fmt::format("signal {}", sig));
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
   main_ctx.run();
 
   stops.run();  // ops server, then shards (stop + join), in reverse

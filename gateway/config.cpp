@@ -312,6 +312,8 @@ void load_config_file(const std::string& path, config& cfg) {
       cfg.websocket_pong_timeout_ms = get_duration(node, key);
     } else if (key == "close_timeout") {
       cfg.close_timeout_ms = get_duration(node, key);
+    } else if (key == "shutdown_drain_period") {
+      cfg.shutdown_drain_period_ms = get_duration(node, key);
     } else {
       throw config_error(fmt::format("config file {}: unknown key '{}'", path, key));
     }

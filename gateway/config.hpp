@@ -49,6 +49,7 @@ struct config {
   std::uint32_t websocket_ping_interval_ms = 25'000;  // 0: no server pings
   std::uint32_t websocket_pong_timeout_ms = 10'000;
   std::uint32_t close_timeout_ms = 3'000;
+  std::uint32_t shutdown_drain_period_ms = 5'000;  // SIGTERM, POST /drain: sessions closed spread over this
   bool private_fd_tables = true;           // false only for ThreadSanitizer runs (see --help)
 
   // Centrifuge protocol (issue 4); names as in Centrifugo v5's configuration.

@@ -464,6 +464,27 @@ server_api::~server_api() = default;
 
 bool server_api::enabled() const noexcept { return !_impl->wire.cfg->api_key.empty() || _impl->wire.cfg->api_insecure; }
 
+server_api::access server_api::check_key(const ops::http_request& req) {
+  const config& cfg = *_impl->wire.cfg;
+  if (!enabled()) return access::off;
+  if (cfg.api_key.empty()) return access::ok;  // api_insecure
+  std::string_view key = req.header("X-API-Key");
+  if (key.empty()) {
+    std::string_view auth = req.header("Authorization");
+    constexpr std::string_view scheme = "apikey ";
+    if (auth.size() > scheme.size()) {
+      std::string lower(auth.substr(0, scheme.size()));
+      for (char& ch : lower) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+      if (lower == scheme) key = auth.substr(scheme.size());
+    }
+  }
+  if (key.size() != cfg.api_key.size() || CRYPTO_memcmp(key.data(), cfg.api_key.data(), key.size()) != 0) {
+    ++_impl->unauthorized;
+    return access::unauthorized;
+  }
+  return access::ok;
+}
+
 void server_api::handle(const ops::http_request& req, ops::http_reply reply) {
   impl& a = *_impl;
   // Holds the reply by value: most answers come after handle() returned.
@@ -475,26 +496,12 @@ void server_api::handle(const ops::http_request& req, ops::http_reply reply) {
     r.body += '\n';
     reply(std::move(r));
   };
-  const config& cfg = *a.wire.cfg;
-  if (!enabled()) {
-    ++a.not_found;
-    return answer(404, error_object(ec::not_available, "the server API is off: set api_key (or api_insecure)"));
-  }
-  if (!cfg.api_key.empty()) {
-    std::string_view key = req.header("X-API-Key");
-    if (key.empty()) {
-      std::string_view auth = req.header("Authorization");
-      constexpr std::string_view scheme = "apikey ";
-      if (auth.size() > scheme.size()) {
-        std::string lower(auth.substr(0, scheme.size()));
-        for (char& ch : lower) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
-        if (lower == scheme) key = auth.substr(scheme.size());
-      }
-    }
-    if (key.size() != cfg.api_key.size() || CRYPTO_memcmp(key.data(), cfg.api_key.data(), key.size()) != 0) {
-      ++a.unauthorized;
-      return answer(401, error_object(ec::unauthorized, "unauthorized"));
-    }
+  switch (check_key(req)) {
+    case access::ok: break;
+    case access::off:
+      ++a.not_found;
+      return answer(404, error_object(ec::not_available, "the server API is off: set api_key (or api_insecure)"));
+    case access::unauthorized: return answer(401, error_object(ec::unauthorized, "unauthorized"));
   }
   if (req.method != "POST") {
     ++a.bad_request;

@@ -65,6 +65,11 @@ class server_api {
 
   /// POST /api/<method>: answers through `reply`, now or after the shards did.
   void handle(const ops::http_request& req, ops::http_reply reply);
+  /// The API's own key check, for other endpoints that need it (POST
+  /// /drain): ok, off (no api_key and not api_insecure), or unauthorized
+  /// (counted as the API's unauthorized calls).
+  enum class access { ok, off, unauthorized };
+  access check_key(const ops::http_request& req);
 
   /// A user-level command (subscribe, unsubscribe, disconnect, refresh)
   /// another node received, applied to this node's connections (no answer).

@@ -159,6 +159,14 @@ struct shard::local {
     });
   }
 
+  void drain(std::chrono::milliseconds period) {
+    if (stopping) return;
+    boost::system::error_code ignored;
+    acceptor.close(ignored);  // new connections are refused from now on
+    accept_backoff.cancel();
+    sessions.drain(period);
+  }
+
   void stop() {
     if (stopping) return;
     stopping = true;
@@ -267,6 +275,12 @@ std::uint16_t shard::listen(const host_port& where, std::uint16_t port) {
 void shard::stop() {
   asio::post(_ctx, [this] {
     if (_local) _local->stop();
+  });
+}
+
+void shard::drain(std::chrono::milliseconds period) {
+  asio::post(_ctx, [this, period] {
+    if (_local) _local->drain(period);
   });
 }
 

@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <future>
@@ -78,6 +79,9 @@ class shard {
 
   /// Main thread: stops accepting, closes every connection, lets the loop end.
   void stop();
+  /// Any thread: graceful drain (gateway/app.cpp) — stop accepting, then
+  /// close the sessions spread over `period` (session_context::drain).
+  void drain(std::chrono::milliseconds period);
 
   /// Main thread: waits for the thread to end.
   void join();

@@ -247,6 +247,12 @@ class session_context {
   /// Shutdown: closes every session (a 1001 close frame where possible,
   /// then the socket), stops the wheel.
   void close_all();
+  /// Graceful drain: no new sessions; the open ones are closed with the
+  /// shutdown close code after what is queued for them, spread evenly over
+  /// `period` (clients told to reconnect do not all come back at once);
+  /// at its end the rest are closed and handshakes still running end.
+  void drain(std::chrono::milliseconds period);
+  bool draining() const noexcept { return _draining; }
 
   std::size_t live() const noexcept { return _sessions.live(); }
   const session_stats& stats() const noexcept { return _stats; }
@@ -270,6 +276,7 @@ class session_context {
   void bury(session& s);
   void reap_later();
   void reap();
+  void drain_tick();
 
   boost::asio::io_context& _io;
   const session_options& _opts;
@@ -287,6 +294,11 @@ class session_context {
   bool _flush_posted = false;
   bool _reap_posted = false;
   bool _closing_all = false;
+  bool _draining = false;
+  boost::asio::steady_timer _drain_timer;
+  std::chrono::steady_clock::time_point _drain_end{};
+  std::uint64_t _drain_left = 0;  // open sessions the drain has still to close
+  double _drain_credit = 0;       // of a session, carried to the next tick
   std::size_t _scratch_size;
   std::unique_ptr<std::uint8_t[]> _scratch;  // one per shard: where every read lands
 };

@@ -21,6 +21,7 @@ session_context::session_context(asio::io_context& io, const session_options& op
       _frames(opts.frame_cache_bytes),
       _wheel(std::chrono::milliseconds(100), 4096),
       _wheel_timer(io),
+      _drain_timer(io),
       _scratch_size(opts.max_message_size + ws::max_header_size + 4 + read_space + opts.upgrade.header_limit),
       _scratch(new std::uint8_t[_scratch_size]) {
   _dirty.reserve(1024);
@@ -39,7 +40,7 @@ session_context::~session_context() {
 }
 
 void session_context::accept(tcp_socket sock) {
-  if (_closing_all) return;
+  if (_closing_all || _draining) return;
   session* s = _sessions.acquire(*this, std::move(sock));
   _live.push_back(*s);
   _stats.handshaking.inc();
@@ -61,6 +62,57 @@ void session_context::close_all() {
     s.end(end_reason::server_closed);  // unlinks it from _live
   }
   _wheel_timer.cancel();
+  _drain_timer.cancel();
+}
+
+void session_context::drain(std::chrono::milliseconds period) {
+  if (_draining || _closing_all) return;
+  _draining = true;
+  _drain_end = std::chrono::steady_clock::now() + period;
+  for (const session& s : _live) _drain_left += s._phase == session::phase::open;
+  drain_tick();
+}
+
+void session_context::drain_tick() {
+  if (_closing_all) return;
+  constexpr auto tick = std::chrono::milliseconds(100);
+  auto now = std::chrono::steady_clock::now();
+  bool last = now + tick >= _drain_end;
+  // This tick's share of the sessions still open: an even spread over the
+  // ticks left (each closed one, and each still in its handshake, moves to
+  // the back, so the front is always the ones not yet visited).
+  // Fractions carry over, so 10 sessions over 60 s close one every 6 s.
+  std::uint64_t ticks_left = last ? 1 : static_cast<std::uint64_t>((_drain_end - now) / tick) + 1;
+  _drain_credit += static_cast<double>(_drain_left) / static_cast<double>(ticks_left);
+  auto quota = static_cast<std::uint64_t>(_drain_credit);
+  _drain_credit -= static_cast<double>(quota);
+  std::size_t visits = 0, seen_limit = _stats.open.get() + _stats.handshaking.get();  // >= the list's length
+  while (quota > 0 && visits < seen_limit && !_live.empty()) {
+    session& s = _live.front();
+    ++visits;
+    _live.erase(_live.iterator_to(s));
+    _live.push_back(s);
+    if (s._phase == session::phase::open) {
+      s.close(_opts.shutdown_close_code, _opts.shutdown_close_reason);
+      --quota;
+      if (_drain_left > 0) --_drain_left;
+    } else if (last && s._phase == session::phase::handshake) {
+      s.end(end_reason::server_closed);  // unlinks it
+    }
+  }
+  if (last) {
+    // Handshakes that finished meanwhile: nobody else will close them.
+    for (auto it = _live.begin(); it != _live.end();) {
+      session& s = *it++;
+      if (s._phase == session::phase::open) s.close(_opts.shutdown_close_code, _opts.shutdown_close_reason);
+      else if (s._phase == session::phase::handshake) s.end(end_reason::server_closed);
+    }
+    return;
+  }
+  _drain_timer.expires_after(tick);
+  _drain_timer.async_wait([this](boost::system::error_code ec) {
+    if (!ec) drain_tick();
+  });
 }
 
 void session_context::schedule(session& s, std::chrono::milliseconds delay) { schedule_timer(s, delay); }
