@@ -110,6 +110,7 @@ protocol_options make_protocol_options(const config& cfg, const auth::verifier& 
   p.pong_timeout = std::chrono::milliseconds(cfg.pong_timeout_ms);
   p.stale_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
   p.expired_close_delay = std::chrono::milliseconds(cfg.client_expired_close_delay_ms);
+  p.limits = cfg.client_limits;
   return p;
 }
 
@@ -133,10 +134,12 @@ std::string protocol_json(const centrifuge_handler* h) {
   const auto& st = h->stats();
   return fmt::format(
       R"("client_records":{},"clients":{},"users":{},"connects":{},"connect_errors":{},"subscribes":{},"subscribe_errors":{},)"
-      R"("unsubscribes":{},"publishes":{},"publish_errors":{},"refreshes":{},"bad_requests":{},"disconnects":{})",
+      R"("unsubscribes":{},"publishes":{},"publish_errors":{},"refreshes":{},"bad_requests":{},"disconnects":{},)"
+      R"("rate_limited":{},"rate_limit_disconnects":{},"rate_limit_tracked":{})",
       st.client_records.get(), st.clients.get(), st.users.get(), st.connects.get(), st.connect_errors.get(), st.subscribes.get(),
       st.subscribe_errors.get(), st.unsubscribes.get(), st.publishes.get(), st.publish_errors.get(),
-      st.refreshes.get(), st.bad_requests.get(), st.disconnects.get());
+      st.refreshes.get(), st.bad_requests.get(), st.disconnects.get(), st.rate_limited.get(),
+      st.rate_limit_disconnects.get(), st.rate_limit_tracked.get());
 }
 
 // Per-shard and total figures as JSON, from relaxed counters: the ops

@@ -210,7 +210,12 @@ void client::on_deadline() {
 struct centrifuge_handler::client_pool : object_pool<client> {};
 
 centrifuge_handler::centrifuge_handler(const protocol_options& opts, routing::router& router, session_context& sessions)
-    : _opts(opts), _router(router), _sessions(sessions), _clients(new client_pool), _rng(std::random_device{}()) {
+    : _opts(opts),
+      _router(router),
+      _sessions(sessions),
+      _clients(new client_pool),
+      _rng(std::random_device{}()),
+      _limiter(opts.limits) {
   for (std::size_t f = 0; f < proto::format_count; ++f) _decoders[f] = proto::make_decoder(static_cast<proto::format>(f));
   _out.reserve(4096);
 }
@@ -283,6 +288,10 @@ void centrifuge_handler::on_close(session& s) {
   if (c->indexed) unindex_user(*c);
   if (c->pending_queries > 0) {
     boost::unordered::erase_if(_queries, [c](const auto& q) { return q.second.first == c; });
+  }
+  if (_limiter.any()) {
+    _limiter.forget(c);
+    _stats.rate_limit_tracked.set(_limiter.tracked());
   }
   _clients->release(c);
   _stats.client_records.dec();
@@ -548,8 +557,19 @@ void centrifuge_handler::on_message(session& s, ws::opcode op, std::span<const s
     return disconnect(*c, proto::disconnect_code::bad_request, "bad request");
   }
   _out.clear();
+  if (_limiter.enabled(limited::read_bytes)) {
+    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    switch (_limiter.take(c, limited::read_bytes, now, payload.size())) {
+      case rate_limiter::verdict::allow: break;
+      case rate_limiter::verdict::refuse: _refuse_message = true; break;  // each command answered 111
+      case rate_limiter::verdict::disconnect:
+        _stats.rate_limit_disconnects.inc();
+        return disconnect(*c, proto::disconnect_code::too_many_requests, "too many requests");
+    }
+  }
   command_handler sink(*this, *c);
   auto err = decoder->decode(payload, sink);
+  _refuse_message = false;
   if (err != proto::parse_error::none && c->st != client::state::closing) {
     _stats.bad_requests.inc();
     _out.clear();

@@ -11,6 +11,7 @@
 // its thread only; other shards are reached through the router's mesh.
 
 #include "gateway/jwt.hpp"
+#include "gateway/rate_limit.hpp"
 #include "pool/compact_string.hpp"
 #include "pool/counter.hpp"
 #include "pool/keyed_set.hpp"
@@ -44,6 +45,7 @@ struct protocol_options {
   std::chrono::milliseconds stale_timeout{10'000};           // connect must arrive within
   std::chrono::milliseconds expired_close_delay{25'000};     // grace after token expiry
   bool publish_waits_for_engine = false;  // a publish is answered once the engine ordered it (Redis)
+  rate_limits limits;                     // per connection (gateway/rate_limit.hpp)
   std::string version = "0.1.0";
 };
 
@@ -62,6 +64,9 @@ struct protocol_stats {
   counter client_records;   // client state records alive (every open session, connected or not)
   counter clients;          // connected clients now
   counter users;            // distinct users with a client on this shard now
+  counter rate_limited;     // commands refused with 111 by the rate limits
+  counter rate_limit_disconnects;  // clients disconnected (3013) for flooding past them
+  counter rate_limit_tracked;      // clients with a rate-limit state now (a bucket not full)
 };
 
 struct client;
@@ -95,6 +100,9 @@ class centrifuge_handler final : public session_handler {
   std::size_t refresh_user(std::string_view user, std::string_view client, std::int64_t expire_at, bool expired);
 
   const protocol_stats& stats() const noexcept { return _stats; }
+  /// About once a second (the shard's sweep): forgets rate-limit states
+  /// whose buckets are full again.
+  void sweep();
 
   /// Encodes a publication as a complete push frame in `format`; the
   /// router's encoder for that push format. Any shard thread.
@@ -112,6 +120,9 @@ class centrifuge_handler final : public session_handler {
   static frame_ref encode_push(frame_pool& pool, const routing::publication& pub, const proto::reply_encoder& enc);
   // One command of a frame (client_commands.cpp); replies go into _out.
   void handle(client& c, const proto::command& cmd);
+  /// False when the command was refused (answered 111) or the client is
+  /// being disconnected for flooding.
+  bool admit(client& c, const proto::command& cmd);
   void handle_connect(client& c, const proto::command& cmd);
   void handle_subscribe(client& c, const proto::command& cmd);
   void handle_publish(client& c, const proto::command& cmd);
@@ -155,6 +166,8 @@ class centrifuge_handler final : public session_handler {
   // that ends first is removed here, so a late answer finds nobody.
   boost::unordered_flat_map<std::uint64_t, std::pair<client*, std::uint32_t>> _queries;  // → client, command id
   std::uint64_t _next_query = 0;
+  rate_limiter _limiter;
+  bool _refuse_message = false;  // the frame being handled is over the client's read_bytes budget
 };
 
 }  // namespace sb

@@ -20,7 +20,7 @@ void centrifuge_handler::bad_request(client& c) {
 }
 
 void centrifuge_handler::error(client& c, const proto::command& cmd, std::uint32_t code, std::string_view message) {
-  c.encoder().error_reply(_out, cmd.id, code, message, false);
+  c.encoder().error_reply(_out, cmd.id, code, message, proto::error_temporary(code));
 }
 
 // History and presence reads are answered when the channel's home has
@@ -48,6 +48,7 @@ void centrifuge_handler::handle(client& c, const proto::command& cmd) {
     // Anything but connect before connecting is a protocol violation.
     return bad_request(c);
   }
+  if ((_refuse_message || _limiter.any()) && !admit(c, cmd)) return;
   switch (cmd.m) {
     case method::connect: return handle_connect(c, cmd);
     case method::subscribe: return handle_subscribe(c, cmd);
@@ -77,6 +78,45 @@ void centrifuge_handler::handle(client& c, const proto::command& cmd) {
       return error(c, cmd, proto::error_code::not_available, "not available");
     case method::none: return;
   }
+}
+
+bool centrifuge_handler::admit(client& c, const proto::command& cmd) {
+  using proto::method;
+  if (c.st == client::state::closing) return false;  // flooding: disconnected meanwhile
+  auto refuse = [&] {
+    _stats.rate_limited.inc();
+    if (cmd.id != 0) error(c, cmd, proto::error_code::too_many_requests, "too many requests");
+    _stats.rate_limit_tracked.set(_limiter.tracked());
+    return false;
+  };
+  if (_refuse_message) return refuse();
+  limited kind;
+  switch (cmd.m) {
+    case method::publish: kind = limited::publish; break;
+    case method::subscribe: kind = limited::subscribe; break;
+    case method::history: kind = limited::history; break;
+    case method::presence:
+    case method::presence_stats: kind = limited::presence; break;
+    case method::rpc: kind = limited::rpc; break;
+    default: return true;
+  }
+  if (!_limiter.enabled(kind)) return true;
+  auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  switch (_limiter.take(&c, kind, now)) {
+    case rate_limiter::verdict::allow: return true;
+    case rate_limiter::verdict::refuse: return refuse();
+    case rate_limiter::verdict::disconnect: break;
+  }
+  _stats.rate_limit_disconnects.inc();
+  reply_frame(c);  // the answers so far go out before the close frame
+  disconnect(c, proto::disconnect_code::too_many_requests, "too many requests");
+  return false;
+}
+
+void centrifuge_handler::sweep() {
+  if (!_limiter.any()) return;
+  _limiter.sweep(std::chrono::steady_clock::now().time_since_epoch().count());
+  _stats.rate_limit_tracked.set(_limiter.tracked());
 }
 
 void centrifuge_handler::handle_connect(client& c, const proto::command& cmd) {

@@ -197,7 +197,49 @@ void check_shards(std::uint64_t n) {
   if (n > 1024) throw config_error(fmt::format("shards: {} is more than 1024", n));
 }
 
+// client_<kind>_rate / client_<kind>_burst (docs/config.md, "Rate limits").
+bool parse_rate_key(const std::string& key, const toml::node& node, rate_limits& limits) {
+  if (key == "client_rate_disconnect_after") {
+    limits.disconnect_after = get_uint<std::uint32_t>(node, key, 0, 1u << 30);
+    return true;
+  }
+  for (std::size_t i = 0; i < limited_count; ++i) {
+    std::string base = fmt::format("client_{}_", limited_name(static_cast<limited>(i)));
+    if (key == base + "rate") {
+      auto v = node.value<double>();
+      if (!v || !(node.is_integer() || node.is_floating_point()) || *v < 0 || *v > 1e12) {
+        throw config_error(fmt::format("config key '{}': expected a number per second, at least 0", key));
+      }
+      limits.of[i].per_second = *v;
+      return true;
+    }
+    if (key == base + "burst") {
+      limits.of[i].burst = get_uint<std::uint64_t>(node, key, 1, std::uint64_t{1} << 40);
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
+
+void finish_rate_limits(config& cfg) {
+  for (std::size_t i = 0; i < limited_count; ++i) {
+    rate& r = cfg.client_limits.of[i];
+    if (r.per_second <= 0) continue;
+    bool bytes = static_cast<limited>(i) == limited::read_bytes;
+    // Unset: one second's worth (bytes: at least one largest message).
+    if (r.burst == 0) {
+      r.burst = static_cast<std::uint64_t>(std::max(1.0, r.per_second));
+      if (bytes) r.burst = std::max<std::uint64_t>(r.burst, cfg.max_message_size);
+    }
+    if (bytes && r.burst < cfg.max_message_size) {
+      throw config_error(fmt::format("config key 'client_read_bytes_burst': {} is less than max_message_size ({}): "
+                                     "a largest message could never be read",
+                                     r.burst, cfg.max_message_size));
+    }
+  }
+}
 
 void load_config_file(const std::string& path, config& cfg) {
   toml::table root;
@@ -310,6 +352,7 @@ void load_config_file(const std::string& path, config& cfg) {
       cfg.websocket_ping_set = true;
     } else if (key == "websocket_pong_timeout") {
       cfg.websocket_pong_timeout_ms = get_duration(node, key);
+    } else if (parse_rate_key(key, node, cfg.client_limits)) {
     } else if (key == "close_timeout") {
       cfg.close_timeout_ms = get_duration(node, key);
     } else if (key == "shutdown_drain_period") {
@@ -318,6 +361,7 @@ void load_config_file(const std::string& path, config& cfg) {
       throw config_error(fmt::format("config file {}: unknown key '{}'", path, key));
     }
   }
+  finish_rate_limits(cfg);
 }
 
 parse_result parse_command_line(int argc, char** argv) {

@@ -3,6 +3,7 @@
 // (CLI11). Errors are config_error with a one-line message naming the
 // problem; main turns them into exit code 2.
 
+#include "gateway/rate_limits.hpp"
 #include "routing/channel_rules.hpp"
 
 #include <cstdint>
@@ -50,6 +51,7 @@ struct config {
   std::uint32_t websocket_pong_timeout_ms = 10'000;
   std::uint32_t close_timeout_ms = 3'000;
   std::uint32_t shutdown_drain_period_ms = 5'000;  // SIGTERM, POST /drain: sessions closed spread over this
+  rate_limits client_limits;                       // per connection; all off by default
   bool private_fd_tables = true;           // false only for ThreadSanitizer runs (see --help)
 
   // Centrifuge protocol (issue 4); names as in Centrifugo v5's configuration.
@@ -100,5 +102,8 @@ std::uint32_t parse_duration_ms(const std::string& text, const std::string& what
 
 /// Main thread: reads a TOML file into `cfg` (unknown keys are errors).
 void load_config_file(const std::string& path, config& cfg);
+/// The rate limits' defaults (a burst of one second's worth) and checks;
+/// load_config_file calls it.
+void finish_rate_limits(config& cfg);
 
 }  // namespace sb

@@ -301,6 +301,15 @@ void protocol_families(exposition& x, const std::vector<shard_view>& v) {
               v, field{&shard_view::ps, &protocol_stats::bad_requests});
   x.per_shard("switchboard_server_disconnects_total", counter_type, "Disconnects the server initiated, for any reason.", v,
               field{&shard_view::ps, &protocol_stats::disconnects});
+  x.per_shard("switchboard_rate_limited_total", counter_type,
+              "Client commands refused with 111 by the per-connection rate limits.", v,
+              field{&shard_view::ps, &protocol_stats::rate_limited});
+  x.per_shard("switchboard_rate_limit_disconnects_total", counter_type,
+              "Clients disconnected (3013) for flooding past their rate limits.", v,
+              field{&shard_view::ps, &protocol_stats::rate_limit_disconnects});
+  x.per_shard("switchboard_rate_limit_tracked", gauge,
+              "Clients with a rate-limit state now (a bucket not full again); idle clients have none.", v,
+              field{&shard_view::ps, &protocol_stats::rate_limit_tracked});
 }
 
 void process_families(exposition& x, std::size_t shards, std::uint64_t fds_per_shard, std::string_view version) {

@@ -155,6 +155,7 @@ struct shard::local {
     history_sweep.async_wait([this](boost::system::error_code ec) {
       if (ec || stopping) return;
       router.sweep_history();
+      if (protocol) protocol->sweep();
       sweep_history();
     });
   }

@@ -14,6 +14,7 @@ the cost of a wake-up.
 
 usage: bench/scenarios/idle_memory.py [N] [SHARDS] [MODE]   (default 19000 1 echo)
 env SB_GATEWAY_ARGS: more switchboard flags, e.g. "--engine redis --redis-address redis://127.0.0.1:6379".
+env SB_EXTRA_CONFIG: more top-level config lines, e.g. "client_publish_rate = 10" (rate limits' idle cost).
 Run from the repo root after `ops/build release`.
 """
 import json
@@ -30,6 +31,7 @@ BIN = os.environ.get("SB_BIN_DIR", "build/bin")
 SECRET = "bench-secret"
 CONFIG = "/tmp/sb_idle_memory.toml"
 with open(CONFIG, "w") as f:
+    f.write(os.environ.get("SB_EXTRA_CONFIG", "").replace(";", "\n") + "\n")
     f.write(f'token_hmac_secret_key = "{SECRET}"\n[[namespaces]]\nname = "personal"\n'
             'allow_user_limited_channels = true\n')
 CLIENT_EXTRA = ["--cf", SECRET] if MODE == "centrifuge" else []
@@ -99,6 +101,9 @@ try:
     print(f"connections: {s['open']} open of {N} (shards {SHARDS}, mode {MODE}); connected in {connect_s:.1f} s")
     print(f"gateway RSS: {rss0} KiB -> {rss1} KiB; user-space bytes per idle connection: {per_conn:.0f}")
     print(f"kernel Slab: {slab0} KiB -> {slab1} KiB; per connection (both loopback ends): {slab_per:.0f} B")
+    tracked = sum(p.get("protocol", {}).get("rate_limit_tracked", 0) for p in s.get("per_shard", []))
+    if os.environ.get("SB_EXTRA_CONFIG"):
+        print(f"rate-limit states held for idle connections: {tracked}")
     print(json.dumps({"connections": s["open"], "rss_before_kib": rss0, "rss_after_kib": rss1,
                       "bytes_per_connection": round(per_conn), "slab_bytes_per_connection": round(slab_per)}))
     for p in procs:
