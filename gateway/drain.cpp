@@ -9,7 +9,7 @@ namespace sb {
 drain_control::drain_control(boost::asio::io_context& io, const std::vector<std::unique_ptr<shard>>& shards,
                              std::chrono::milliseconds period, std::chrono::milliseconds close_timeout,
                              std::function<void()> done)
-    : _io(io), _shards(shards), _period(period), _close_timeout(close_timeout), _done(std::move(done)), _timer(io) {}
+    : _shards(shards), _period(period), _close_timeout(close_timeout), _done(std::move(done)), _timer(io) {}
 
 std::uint64_t drain_control::sessions() const noexcept {
   std::uint64_t n = 0;

@@ -35,7 +35,6 @@ class drain_control {
  private:
   void check();
 
-  boost::asio::io_context& _io;
   const std::vector<std::unique_ptr<shard>>& _shards;
   std::chrono::milliseconds _period, _close_timeout;
   std::function<void()> _done;

@@ -77,12 +77,20 @@ void session_context::drain_tick() {
   if (_closing_all) return;
   constexpr auto tick = std::chrono::milliseconds(100);
   auto now = std::chrono::steady_clock::now();
-  bool last = now + tick >= _drain_end;
+  if (now + tick >= _drain_end) {
+    // The end: every session left, including handshakes that finished meanwhile.
+    for (auto it = _live.begin(); it != _live.end();) {
+      session& s = *it++;
+      if (s._phase == session::phase::open) s.close(_opts.shutdown_close_code, _opts.shutdown_close_reason);
+      else if (s._phase == session::phase::handshake) s.end(end_reason::server_closed);  // unlinks it
+    }
+    return;
+  }
   // This tick's share of the sessions still open: an even spread over the
-  // ticks left (each closed one, and each still in its handshake, moves to
-  // the back, so the front is always the ones not yet visited).
-  // Fractions carry over, so 10 sessions over 60 s close one every 6 s.
-  std::uint64_t ticks_left = last ? 1 : static_cast<std::uint64_t>((_drain_end - now) / tick) + 1;
+  // ticks left (each visited one moves to the back, so the front is always
+  // the ones not yet visited). Fractions carry over, so 10 sessions over
+  // 60 s close one every 6 s.
+  auto ticks_left = static_cast<std::uint64_t>((_drain_end - now) / tick) + 1;
   _drain_credit += static_cast<double>(_drain_left) / static_cast<double>(ticks_left);
   auto quota = static_cast<std::uint64_t>(_drain_credit);
   _drain_credit -= static_cast<double>(quota);
@@ -92,22 +100,10 @@ void session_context::drain_tick() {
     ++visits;
     _live.erase(_live.iterator_to(s));
     _live.push_back(s);
-    if (s._phase == session::phase::open) {
-      s.close(_opts.shutdown_close_code, _opts.shutdown_close_reason);
-      --quota;
-      if (_drain_left > 0) --_drain_left;
-    } else if (last && s._phase == session::phase::handshake) {
-      s.end(end_reason::server_closed);  // unlinks it
-    }
-  }
-  if (last) {
-    // Handshakes that finished meanwhile: nobody else will close them.
-    for (auto it = _live.begin(); it != _live.end();) {
-      session& s = *it++;
-      if (s._phase == session::phase::open) s.close(_opts.shutdown_close_code, _opts.shutdown_close_reason);
-      else if (s._phase == session::phase::handshake) s.end(end_reason::server_closed);
-    }
-    return;
+    if (s._phase != session::phase::open) continue;
+    s.close(_opts.shutdown_close_code, _opts.shutdown_close_reason);
+    --quota;
+    if (_drain_left > 0) --_drain_left;
   }
   _drain_timer.expires_after(tick);
   _drain_timer.async_wait([this](boost::system::error_code ec) {
