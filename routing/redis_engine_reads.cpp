@@ -1,5 +1,6 @@
 // The Redis engine's history reads, presence and housekeeping
-// (routing/redis_engine.hpp; streams and recovery in redis_engine.cpp).
+// (routing/redis_engine.hpp; streams in redis_engine.cpp, recovery in
+// redis_engine_recover.cpp).
 
 #include "routing/redis_codec.hpp"
 #include "routing/redis_engine.hpp"
