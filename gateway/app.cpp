@@ -86,6 +86,10 @@ session_options make_session_options(const config& cfg) {
   o.ping_interval = std::chrono::milliseconds(cfg.websocket_ping_interval_ms);
   o.pong_timeout = std::chrono::milliseconds(cfg.websocket_pong_timeout_ms);
   o.close_timeout = std::chrono::milliseconds(cfg.close_timeout_ms);
+  o.admission.connect_rate = cfg.connect_rate_limit;
+  o.admission.connect_burst = cfg.connect_rate_burst;
+  o.admission.max_in_flight = cfg.max_handshakes_in_flight;
+  o.admission.retry_after_max = std::chrono::milliseconds(cfg.admission_retry_after_max_ms);
   if (cfg.mode == "centrifuge") {
     // The protocol's own ping/pong ({}) watches the peer; WebSocket pings
     // only when asked for explicitly.
@@ -95,6 +99,8 @@ session_options make_session_options(const config& cfg) {
     o.slow_close_reason = "slow";
     o.shutdown_close_code = 3001;
     o.shutdown_close_reason = "shutdown";
+    // In flight until the connect is answered (client::finish_connect).
+    o.admission.established_on_open = false;
   }
   return o;
 }
@@ -146,7 +152,7 @@ std::string protocol_json(const centrifuge_handler* h) {
 // endpoint never locks or waits on a shard.
 std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const mesh& m, std::uint64_t fd_cap,
                        const std::string& api, const std::string& cluster, bool draining) {
-  std::uint64_t total = 0, accepted = 0, open = 0, handshaking = 0;
+  std::uint64_t total = 0, accepted = 0, open = 0, handshaking = 0, connecting = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(end_reason::count)> ended{};
   std::string per;
   std::array<std::uint64_t, latency_bounds_us.size() + 1> latency{};
@@ -160,6 +166,8 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
     total += o + h;
     open += o;
     handshaking += h;
+    std::uint64_t c = ss ? ss->connecting.get() : 0;
+    connecting += c;
     accepted += st.accepted.get();
     std::string reasons, rejected, shard_latency = R"("count":0)";
     if (ss) {
@@ -188,12 +196,12 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
     }
     if (!per.empty()) per += ',';
     per += fmt::format(
-        R"({{"id":{},"connections":{},"open":{},"handshaking":{},"accepted":{},"rejected_over_limit":{},)"
+        R"({{"id":{},"connections":{},"open":{},"handshaking":{},"connecting":{},"accepted":{},"rejected_over_limit":{},)"
         R"("accept_errors":{},"upgrades":{},"messages_in":{},"frames_out":{},"bytes_in":{},"bytes_out":{},)"
         R"("writes":{},"queued_bytes":{},"ended":{{{}}},"handshake_rejected":{{{}}},"fd_capacity":{},)"
         R"("mesh_sent":{},"mesh_received":{},"mesh_deferred":{},"mesh_shed":{},"publish_to_write_us":{{{}}},)"
         R"("routing":{{{}}},"protocol":{{{}}}}})",
-        s->id(), o + h, o, h, st.accepted.get(), st.rejected_over_limit.get(), st.accept_errors.get(),
+        s->id(), o + h, o, h, c, st.accepted.get(), st.rejected_over_limit.get(), st.accept_errors.get(),
         ss ? ss->upgrades.get() : 0, ss ? ss->messages_in.get() : 0, ss ? ss->frames_out.get() : 0,
         ss ? ss->bytes_in.get() : 0, ss ? ss->bytes_out.get() : 0, ss ? ss->writes.get() : 0,
         ss ? ss->queued_bytes.get() : 0, reasons, rejected, st.fd_capacity.get(), src.sent.get(),
@@ -225,10 +233,10 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
   std::string queue_json =
       fmt::format(R"("p50":{},"p99":{})", bucket_quantile(queue_bounds_bytes, queue, 0.50),
                   bucket_quantile(queue_bounds_bytes, queue, 0.99));
-  return fmt::format(R"({{"shards":{},"draining":{},"connections":{},"open":{},"handshaking":{},"accepted":{},)"
+  return fmt::format(R"({{"shards":{},"draining":{},"connections":{},"open":{},"handshaking":{},"connecting":{},"accepted":{},)"
                      R"("connection_capacity":{},"ended":{{{}}},"memory":{{{}}},"publish_to_write_us":{{{}}},)"
                      R"("queue_at_write_bytes":{{{}}},"api":{{{}}},{}"per_shard":[{}]}})",
-                     shards.size(), draining, total, open, handshaking, accepted, fd_cap * shards.size(), totals, memory,
+                     shards.size(), draining, total, open, handshaking, connecting, accepted, fd_cap * shards.size(), totals, memory,
                      latency_json, queue_json, api, redis.empty() ? "" : redis + ",", per) +
          "\n";
 }

@@ -168,6 +168,7 @@ void client::finish_connect(std::string& out) {
   }
   encoder().connect_reply(out, connect_id, r);
   st = state::connected;
+  sess.established();  // no longer in flight for admission
 }
 
 void client::on_deadline() {

@@ -197,6 +197,15 @@ void check_shards(std::uint64_t n) {
   if (n > 1024) throw config_error(fmt::format("shards: {} is more than 1024", n));
 }
 
+// A rate: a number per second, fractions allowed (0.5: one every 2 s).
+double get_rate(const toml::node& node, const std::string& key) {
+  auto v = node.value<double>();
+  if (!v || !(node.is_integer() || node.is_floating_point()) || *v < 0 || *v > 1e12) {
+    throw config_error(fmt::format("config key '{}': expected a number per second, at least 0", key));
+  }
+  return *v;
+}
+
 // client_<kind>_rate / client_<kind>_burst (docs/config.md, "Rate limits").
 bool parse_rate_key(const std::string& key, const toml::node& node, rate_limits& limits) {
   if (key == "client_rate_disconnect_after") {
@@ -206,11 +215,7 @@ bool parse_rate_key(const std::string& key, const toml::node& node, rate_limits&
   for (std::size_t i = 0; i < limited_count; ++i) {
     std::string base = fmt::format("client_{}_", limited_name(static_cast<limited>(i)));
     if (key == base + "rate") {
-      auto v = node.value<double>();
-      if (!v || !(node.is_integer() || node.is_floating_point()) || *v < 0 || *v > 1e12) {
-        throw config_error(fmt::format("config key '{}': expected a number per second, at least 0", key));
-      }
-      limits.of[i].per_second = *v;
+      limits.of[i].per_second = get_rate(node, key);
       return true;
     }
     if (key == base + "burst") {
@@ -357,6 +362,15 @@ void load_config_file(const std::string& path, config& cfg) {
       cfg.close_timeout_ms = get_duration(node, key);
     } else if (key == "shutdown_drain_period") {
       cfg.shutdown_drain_period_ms = get_duration(node, key);
+    } else if (key == "connect_rate_limit") {
+      cfg.connect_rate_limit = get_rate(node, key);
+    } else if (key == "connect_rate_burst") {
+      cfg.connect_rate_burst = get_uint<std::uint32_t>(node, key, 0, 1u << 30);
+    } else if (key == "max_handshakes_in_flight") {
+      cfg.max_handshakes_in_flight = get_uint<std::uint32_t>(node, key, 0, 1u << 30);
+    } else if (key == "admission_retry_after_max") {
+      cfg.admission_retry_after_max_ms = get_duration(node, key);
+      if (cfg.admission_retry_after_max_ms < 1000) throw config_error("admission_retry_after_max: at least 1s");
     } else {
       throw config_error(fmt::format("config file {}: unknown key '{}'", path, key));
     }

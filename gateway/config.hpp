@@ -52,6 +52,11 @@ struct config {
   std::uint32_t close_timeout_ms = 3'000;
   std::uint32_t shutdown_drain_period_ms = 5'000;  // SIGTERM, POST /drain: sessions closed spread over this
   rate_limits client_limits;                       // per connection; all off by default
+  // Admission, per shard (docs/config.md "Admission"); 0: off.
+  double connect_rate_limit = 0;                   // WebSocket upgrades admitted per second
+  std::uint32_t connect_rate_burst = 0;            // at once; 0: one second's worth
+  std::uint32_t max_handshakes_in_flight = 0;      // upgraded, connect not answered yet
+  std::uint32_t admission_retry_after_max_ms = 10'000;  // 503's Retry-After drawn from [1 s, this]
   bool private_fd_tables = true;           // false only for ThreadSanitizer runs (see --help)
 
   // Centrifuge protocol (issue 4); names as in Centrifugo v5's configuration.

@@ -162,6 +162,12 @@ void session_families(exposition& x, const std::vector<shard_view>& v) {
     x.sample(s.label + R"(,state="handshaking")", s.ss->handshaking.get());
     x.sample(s.label + R"(,state="open")", s.ss->open.get());
   }
+  x.family("switchboard_connections_connecting", gauge,
+           "Open sessions whose Centrifuge connect is not answered yet: admission's in-flight count "
+           "(max_handshakes_in_flight).");
+  for (const auto& s : v) {
+    if (s.ss) x.sample(s.label, s.ss->connecting.get());
+  }
   x.per_shard("switchboard_connections_accepted_total", counter_type, "TCP connections accepted.", v,
               field{&shard_view::st, &shard_stats::accepted});
   x.per_shard("switchboard_connections_rejected_over_limit_total", counter_type,

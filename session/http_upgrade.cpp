@@ -93,6 +93,9 @@ upgrade_result reject(unsigned status, const char* reason, std::string_view body
     case 431:
       text = "Request Header Fields Too Large";
       break;
+    case 503:
+      text = "Service Unavailable";
+      break;
     default:
       break;
   }
@@ -138,6 +141,10 @@ bool check_origin(std::string_view origin, std::string_view host, const std::vec
     if (glob_match(pattern, origin)) return true;
   }
   return false;
+}
+
+upgrade_result busy_response(const char* reason, unsigned retry_after_s) {
+  return reject(503, reason, "the server is busy: retry later", fmt::format("Retry-After: {}\r\n", retry_after_s));
 }
 
 std::string accept_key(std::string_view key) {

@@ -7,7 +7,8 @@
 // less than keeping a Beast parser (hundreds of bytes) per handshaking
 // connection. Beast's request_parser does the HTTP; this file decides the
 // WebSocket rules and writes the answer, which is a 101 or a proper HTTP
-// error (400, 403, 404, 405, 426, 431) — never a silently dropped socket.
+// error (400, 403, 404, 405, 426, 431; 503 from admission) — never a
+// silently dropped socket.
 
 #include <cstddef>
 #include <string>
@@ -48,6 +49,10 @@ std::string query_param(std::string_view query, std::string_view name);
 /// from the first byte; call again after every read while need_more. Errors
 /// are answers, never exceptions (only std::bad_alloc can escape).
 upgrade_result parse_upgrade(std::string_view bytes, const upgrade_options& opts);
+
+/// The answer to a valid upgrade that the node will not take now (admission):
+/// 503 with `Retry-After: retry_after_s`, labelled `reason`. Any thread.
+upgrade_result busy_response(const char* reason, unsigned retry_after_s);
 
 /// Sec-WebSocket-Accept for a key: base64(SHA-1(key + RFC 6455 GUID)). Any thread.
 std::string accept_key(std::string_view key);

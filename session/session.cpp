@@ -124,6 +124,13 @@ bool session::handle_handshake(std::uint8_t* data, std::size_t n) {
   auto r = ws::parse_upgrade(std::string_view(reinterpret_cast<const char*>(data), n), opts.upgrade);
   if (r.status == ws::upgrade_status::need_more) return keep_leftover(data, n, 0);
 
+  if (r.status == ws::upgrade_status::accepted && _ctx._admission.any()) {
+    // Admission: decided on a valid request (so a refusal is a proper 503
+    // the client can act on), before the 101 and any application work.
+    if (const char* why = _ctx._admission.check(steady_now_ns(), _ctx._stats.connecting.get())) {
+      r = ws::busy_response(why, _ctx._admission.retry_after_s());
+    }
+  }
   frame_ref answer = _ctx._frames.make_copy(r.response);
   if (r.status == ws::upgrade_status::rejected) {
     _ctx._stats.count_rejection(r.reason);
@@ -140,6 +147,11 @@ bool session::handle_handshake(std::uint8_t* data, std::size_t n) {
   _ctx._stats.handshaking.dec();
   _ctx._stats.open.inc();
   _ctx._stats.upgrades.inc();
+  if (opts.admission.established_on_open) {
+    _established = true;
+  } else {
+    _ctx._stats.connecting.inc();
+  }
   enqueue(std::move(answer));
   _received = false;
   if (opts.ping_interval.count() > 0) {
@@ -368,12 +380,19 @@ void session::wait_writable() {
   });
 }
 
+void session::established() noexcept {
+  if (_established || !_opened) return;
+  _established = true;
+  _ctx._stats.connecting.dec();
+}
+
 void session::end(end_reason why) {
   if (_phase == phase::dead) return;
   _phase = phase::dead;
   _ctx._stats.ended[static_cast<std::size_t>(why)].inc();
   if (_opened) {
     _ctx._stats.open.dec();
+    established();
   } else {
     _ctx._stats.handshaking.dec();
   }

@@ -20,6 +20,7 @@
 #include "pool/object_pool.hpp"
 #include "pool/histogram.hpp"
 #include "pool/timer_wheel.hpp"
+#include "session/admission.hpp"
 #include "session/http_upgrade.hpp"
 #include "session/ws_codec.hpp"
 
@@ -58,6 +59,7 @@ struct session_options {
   std::chrono::milliseconds close_timeout{3'000};   // wait for the peer's close frame after ours
   std::uint16_t slow_close_code = 1008;             // close code for slow consumers (Centrifuge: 3008)
   const char* slow_close_reason = "slow consumer";  // (Centrifuge: "slow")
+  admission_options admission;                      // who is taken on at the upgrade (session/admission.hpp)
   std::uint16_t shutdown_close_code = 1001;         // close code when the server stops (Centrifuge: 3001)
   const char* shutdown_close_reason = "server shutting down";  // (Centrifuge: "shutdown")
   // Free frame buffers a shard keeps for reuse. Bursts (a connect storm's
@@ -101,6 +103,7 @@ struct session_stats {
   bucket_histogram<queue_bounds_bytes.size()> queue_at_write_bytes{queue_bounds_bytes};
   counter open;                 // sessions past the upgrade, now
   counter handshaking;          // connections still in the upgrade, now
+  counter connecting;           // open, the application's handshake not done yet (admission's in-flight), now
   counter upgrades;             // successful upgrades since start
   counter messages_in;          // complete data messages received
   counter frames_out;           // frames queued for writing
@@ -179,6 +182,11 @@ class session : public boost::intrusive::list_base_hook<>, private timer_node {
   void set_timer(std::chrono::milliseconds delay);
   void cancel_timer();
 
+  /// The application's own handshake is done (Centrifuge: the connect was
+  /// answered): the session no longer counts as in flight for admission.
+  /// Needed only when options().admission.established_on_open is false.
+  void established() noexcept;
+
   phase state() const noexcept { return _phase; }
   session_context& context() noexcept { return _ctx; }
   std::uint64_t queued_bytes() const noexcept { return _queued_bytes; }
@@ -231,6 +239,7 @@ class session : public boost::intrusive::list_base_hook<>, private timer_node {
   bool _awaiting_pong = false; // a ping went out and nothing came back yet
   bool _received = false;      // something arrived since the last ping check
   bool _close_sent = false;
+  bool _established = false;   // counted out of session_stats::connecting
   bool _shutdown_after_write = false;
 };
 
@@ -295,6 +304,7 @@ class session_context {
   bool _reap_posted = false;
   bool _closing_all = false;
   bool _draining = false;
+  admission_gate _admission;
   boost::asio::steady_timer _drain_timer;
   std::chrono::steady_clock::time_point _drain_end{};
   std::uint64_t _drain_left = 0;  // open sessions the drain has still to close

@@ -21,6 +21,7 @@ session_context::session_context(asio::io_context& io, const session_options& op
       _frames(opts.frame_cache_bytes),
       _wheel(std::chrono::milliseconds(100), 4096),
       _wheel_timer(io),
+      _admission(opts.admission),
       _drain_timer(io),
       _scratch_size(opts.max_message_size + ws::max_header_size + 4 + read_space + opts.upgrade.header_limit),
       _scratch(new std::uint8_t[_scratch_size]) {

@@ -2,7 +2,8 @@
 // test moves: a burst then one per interval, costs in bytes, independent
 // kinds and clients, the refusals' one-second window that disconnects, and
 // the sweep that forgets clients whose buckets are full again (an idle
-// client costs nothing). Plus the config keys that set it.
+// client costs nothing). Plus the config keys that set it, and admission's
+// (session/admission.hpp, tested in tests/session/admission_test.cpp).
 
 #include "gateway/rate_limit.hpp"
 
@@ -135,6 +136,25 @@ TEST(rate_limit_config, keys_defaults_and_errors) {
 
   for (const char* bad : {"client_publish_rate = -1\n", "client_publish_rate = \"10/s\"\n", "client_rpc_burst = 0\n",
                           "client_read_bytes_rate = 100\nclient_read_bytes_burst = 1000\n"}) {
+    sb::config c;
+    EXPECT_THROW(sb::load_config_file(write_temp(bad), c), sb::config_error) << bad;
+  }
+}
+
+TEST(admission_config, keys_defaults_and_errors) {
+  sb::config off;
+  EXPECT_EQ(off.connect_rate_limit, 0);
+  EXPECT_EQ(off.max_handshakes_in_flight, 0u);
+  sb::config cfg;
+  sb::load_config_file(write_temp("connect_rate_limit = 0.5\nconnect_rate_burst = 4\nmax_handshakes_in_flight = 100\n"
+                                  "admission_retry_after_max = \"30s\"\n"),
+                       cfg);
+  EXPECT_EQ(cfg.connect_rate_limit, 0.5);
+  EXPECT_EQ(cfg.connect_rate_burst, 4u);
+  EXPECT_EQ(cfg.max_handshakes_in_flight, 100u);
+  EXPECT_EQ(cfg.admission_retry_after_max_ms, 30'000u);
+  for (const char* bad : {"connect_rate_limit = -3\n", "max_handshakes_in_flight = -1\n", "admission_retry_after_max = \"500ms\"\n",
+                          "admission_retry_after_max = 5\n"}) {
     sb::config c;
     EXPECT_THROW(sb::load_config_file(write_temp(bad), c), sb::config_error) << bad;
   }
