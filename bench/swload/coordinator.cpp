@@ -95,6 +95,7 @@ counters sum(const std::vector<counters>& all) {
     t.dropped += c.dropped;
     t.back += c.back;
     t.back_failed += c.back_failed;
+    t.refused += c.refused;
     t.missed += c.missed;
     t.recovered += c.recovered;
     t.not_recovered += c.not_recovered;

@@ -180,6 +180,10 @@ int coordinator::summarize() const {
   std::printf("  connections: %llu ready, %llu failed%s%s%s in %.2f s (%.0f handshakes/s)\n",
               static_cast<unsigned long long>(t.ready), static_cast<unsigned long long>(failed), failed ? " (" : "",
               failures(t).c_str(), failed ? ")" : "", connect_s, handshake_rate);
+  if (t.refused) {
+    std::printf("  refused by admission (503, tried again after Retry-After): %llu\n",
+                static_cast<unsigned long long>(t.refused));
+  }
   if (t.last_close_code) std::printf("  last close code from the server: %u\n", t.last_close_code);
   if (t.last_errno) std::printf("  last socket error: %s\n", std::strerror(t.last_errno));
   if (_publishes) {
@@ -210,13 +214,14 @@ int coordinator::summarize() const {
     std::printf("%s\"%s\":%llu", r ? "," : "", reason_name(r), static_cast<unsigned long long>(t.failed[r]));
   }
   std::printf(
-      "},\"last_close_code\":%u,\"connect_s\":%.3f,\"handshake_rate\":%.0f,\"pubs\":%llu,\"pub_errors\":%llu,"
+      "},\"refused\":%llu,\"last_close_code\":%u,\"connect_s\":%.3f,\"handshake_rate\":%.0f,\"pubs\":%llu,\"pub_errors\":%llu,"
       "\"expected\":%llu,\"delivered\":%llu,\"lost\":%lld,\"dup\":%llu,\"deliveries_per_s\":%.0f,"
       "\"lat_us\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},\"cpu_s\":%.3f,"
       "\"rss_per_conn_b\":%.0f,\"server_rss_per_conn_b\":%.0f,\"server_cpu_s\":%.3f,\"server_cpu_us_per_delivery\":%."
       "4f,"
       "\"rounds\":[%s]%s,\"timeout\":%s}\n",
-      t.last_close_code, connect_s, handshake_rate, static_cast<unsigned long long>(t.pubs),
+      static_cast<unsigned long long>(t.refused), t.last_close_code, connect_s, handshake_rate,
+      static_cast<unsigned long long>(t.pubs),
       static_cast<unsigned long long>(t.pub_errors), static_cast<unsigned long long>(t.expected),
       static_cast<unsigned long long>(t.delivered), lost, static_cast<unsigned long long>(t.dup), deliveries_per_s,
       pct(0.5), pct(0.9), pct(0.99), pct(0.999), static_cast<unsigned long long>(hist.max()), cpu_s, rss_per_conn,

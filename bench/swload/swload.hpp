@@ -80,6 +80,7 @@ inline const char* reason_name(int r) {
 struct counters {
   std::uint64_t started = 0;    // TCP connects issued
   std::uint64_t ready = 0;      // connections that completed the protocol handshake
+  std::uint64_t refused = 0;    // upgrades answered 503 (admission) and tried again after their Retry-After
   std::uint64_t failed[reasons] = {};
   std::uint64_t pubs = 0;       // publications sent
   std::uint64_t pub_errors = 0; // publish replies carrying an error (centrifuge)

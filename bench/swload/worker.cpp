@@ -176,7 +176,8 @@ int worker::next_timeout_ms(std::int64_t now) const {
   switch (_phase) {
     case phase::connecting:
     case phase::reconnecting:
-      return _next_start < to_start() && _inflight < _inflight_max ? 1 : 100;
+      if (_next_start < to_start() && _inflight < _inflight_max) return 1;
+      return retry_due() >= 0 ? until(retry_due()) : 100;
     case phase::waiting_go:
       return 100;
     case phase::running:

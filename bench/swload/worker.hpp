@@ -69,6 +69,12 @@ struct conn {
 };
 static_assert(sizeof(conn) <= 48);
 
+/// A connection refused with 503 (admission), to start again at due_ns.
+struct retry {
+  std::int64_t due_ns;
+  std::uint32_t i;
+};
+
 /// The worker's phase (see the top of this file).
 enum class phase : std::uint8_t { connecting, waiting_go, running, draining, reconnecting };
 
@@ -121,6 +127,9 @@ class worker {
   void on_readable(long i);
   bool on_frame(long i, const wire::frame& f, const char* payload, std::int64_t now);
   void mark_ready(long i);
+  void retry_later(long i, std::string_view head, std::int64_t now);
+  void start_retries(std::int64_t now);
+  std::int64_t retry_due() const { return _retries.empty() ? -1 : _retries.front().due_ns; }
   void fail(long i, reason why, int err = 0);
   void send_text(long i, std::string_view text);
   void send_raw(long i, const char* data, std::size_t len);
@@ -175,6 +184,10 @@ class worker {
   std::vector<std::uint64_t> _offsets;  // per client: the channel's last offset it has
   std::string _epoch;                   // the channel's epoch, from the first subscribe reply
   std::vector<std::uint32_t> _redo;     // the dropped clients (local indices)
+  // Connections refused with 503, each started again at its Retry-After:
+  // a min-heap on the time (retry_due), still counted in _pending.
+  std::vector<retry> _retries;
+  std::uint64_t _retry_jitter = 0x9e3779b97f4a7c15ull;  // LCG state for the retries' fractions
   bool _reconnecting = false;           // starting the dropped clients again (slot() maps into _redo)
   std::int64_t _reconnect_ns = 0;
   // Clients whose offset reached _target (dropped ones only, or all): when

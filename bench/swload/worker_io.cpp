@@ -26,6 +26,7 @@ namespace swload::in_worker {
 // handshakes are outstanding: a burst of SYNs overflows the listener's
 // backlog and turns into 1 s retransmit delays.
 void worker::start_due(std::int64_t now) {
+  start_retries(now);
   auto allowed = static_cast<long>(static_cast<double>(now - _ramp_start) * _rate / s_ns) + 1;
   while (_next_start < to_start() && _next_start < allowed && _inflight < _inflight_max)
     start(slot(_next_start++), now);
@@ -62,7 +63,10 @@ void worker::check_timeouts(std::int64_t now) {
   for (long j = 0; j < _next_start; ++j) {
     long i = slot(j);
     const conn& k = _conns[static_cast<std::size_t>(i)];
-    if (k.st != state::ready && k.st != state::dead && now - k.started_ns > limit) fail(i, r_timeout);
+    // idle: waiting for its Retry-After (or dropped, not started again yet).
+    if (k.st != state::ready && k.st != state::dead && k.st != state::idle && now - k.started_ns > limit) {
+      fail(i, r_timeout);
+    }
   }
 }
 
@@ -112,6 +116,7 @@ void worker::on_readable(long i) {
       if (size > 16384) return fail(i, r_upgrade);
       return keep_tail(i, p, size);
     }
+    if (size >= 12 && std::memcmp(p, "HTTP/1.1 503", 12) == 0) return retry_later(i, std::string_view(p, end), now);
     if (size < 12 || std::memcmp(p, "HTTP/1.1 101", 12) != 0) return fail(i, r_upgrade);
     used = end + 4;
     on_upgraded(i);
@@ -177,6 +182,45 @@ void worker::mark_ready(long i) {
     _hist.add(static_cast<std::uint64_t>(now - _reconnect_ns) / 1000);
   } else if (i < _clients) {
     ++_c.ready;
+  }
+}
+
+namespace {
+bool later(const retry& a, const retry& b) { return a.due_ns > b.due_ns; }
+}  // namespace
+
+// The server's admission refused the upgrade (503): the connection closes
+// and starts again after the Retry-After it was given (1 s if none) and a
+// random fraction of a second, as a well-behaved client would; it stays
+// pending, so the run waits for it.
+void worker::retry_later(long i, std::string_view head, std::int64_t now) {
+  conn& k = _conns[static_cast<std::size_t>(i)];
+  long seconds = 1;
+  auto at = head.find("\r\nRetry-After:");
+  if (at != std::string_view::npos) {
+    long v = std::strtol(head.data() + at + 14, nullptr, 10);
+    if (v > 0 && v < 3600) seconds = v;
+  }
+  ::close(k.fd);
+  std::free(k.tail);
+  std::free(k.out);
+  k = conn{};  // idle until started again
+  --_inflight;
+  ++_c.refused;
+  // Retry-After counts whole seconds: a fraction of one added here keeps
+  // the clients refused in one instant from all coming back in another.
+  _retry_jitter = _retry_jitter * 6364136223846793005ull + 1442695040888963407ull;
+  std::int64_t fraction = static_cast<std::int64_t>((_retry_jitter >> 33) % 1000) * ms_ns;
+  _retries.push_back({now + seconds * s_ns + fraction, static_cast<std::uint32_t>(i)});
+  std::push_heap(_retries.begin(), _retries.end(), later);
+}
+
+void worker::start_retries(std::int64_t now) {
+  while (!_retries.empty() && _retries.front().due_ns <= now && _inflight < _inflight_max) {
+    std::pop_heap(_retries.begin(), _retries.end(), later);
+    long i = _retries.back().i;
+    _retries.pop_back();
+    start(i, now);
   }
 }
 
