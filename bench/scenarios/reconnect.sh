@@ -16,9 +16,15 @@
 # back and per client back, publications recovered, clients not recovered,
 # lost; then the medians. The swload outputs stay in the output folder.
 #
+# Each run also reports the gateway's peak RSS (VmHWM) and the upgrades its
+# admission refused with 503 (swload tries those again after Retry-After).
+#
 # usage: bench/scenarios/reconnect.sh [N=19000] [RUNS=3]
 #   env: SHARDS=2 PROCS=2 (swload workers) MISSED=10 DROP=1 AWAY=1 (s)
 #        RATE=20000 (connects/s) INFLIGHT=2000 (handshakes outstanding)
+#        RECONNECT_RATE, RECONNECT_INFLIGHT: the same for the reconnect (RATE, INFLIGHT)
+#        EXTRA_CONFIG: top-level gateway keys, "k = v; k2 = v2" (bench/scenarios/storm.sh
+#        sets admission's), put before bench/swload/reconnect.toml
 # Limits: a process holds at most 20,000 fds; the gateway has one fd table
 # per shard and each swload worker one, so N / SHARDS and N / PROCS must
 # stay under ~19,900. Every step is bounded by a timeout; every process
@@ -38,11 +44,15 @@ DROP="${DROP:-1}"
 AWAY="${AWAY:-1}"
 RATE="${RATE:-20000}"
 INFLIGHT="${INFLIGHT:-2000}"
-CONFIG=bench/swload/reconnect.toml
+RECONNECT_RATE="${RECONNECT_RATE:-$RATE}"
+RECONNECT_INFLIGHT="${RECONNECT_INFLIGHT:-$INFLIGHT}"
+EXTRA_CONFIG="${EXTRA_CONFIG:-}"
 SECRET="switchboard-bench-secret"   # = token_hmac_secret_key in $CONFIG
 API_KEY="switchboard-bench-api-key" # = api_key in $CONFIG
 CHANNEL="hist:reconnect"
 OUT="$(mktemp -d /tmp/sb_reconnect.XXXXXX)"
+CONFIG="$OUT/gateway.toml"
+{ tr ';' '\n' <<<"$EXTRA_CONFIG"; echo; cat bench/swload/reconnect.toml; } >"$CONFIG"
 GW_PID=""
 SW_PID=""
 
@@ -94,8 +104,10 @@ for run in $(seq "$RUNS"); do
   sleep 0.5
   rc=0
   swload_run 180 -n "$N" --procs "$PROCS" --rate "$RATE" --inflight "$INFLIGHT" --scenario reconnect \
+    --reconnect-rate "$RECONNECT_RATE" --reconnect-inflight "$RECONNECT_INFLIGHT" \
     --channel "$CHANNEL" --drop "$DROP" --missed "$MISSED" --away "$AWAY" --hold 2 --drain 10 \
     --api-port "$OPS" --api-key "$API_KEY" --server-pid "$GW_PID" >"$log.out" 2>"$log.err" || rc=$?
+  peak_kib="$(awk '/^VmHWM:/ {print $2}' "/proc/$GW_PID/status" 2>/dev/null || echo -1)"
   stop_pid "$GW_PID"
   GW_PID=""
   line="$(grep '^{"swload":' "$log.out" || true)"
@@ -103,8 +115,8 @@ for run in $(seq "$RUNS"); do
     echo "  run $run: no result (exit $rc); see $log.err" >&2
     continue
   fi
-  printf '%s\n' "${line%\}},\"run\":$run,\"exit\":$rc}" >>"$results"
-  python3 - "$line" "$run" "$rc" <<'EOF'
+  printf '%s\n' "${line%\}},\"run\":$run,\"exit\":$rc,\"gateway_peak_rss_kib\":${peak_kib:--1}}" >>"$results"
+  python3 - "$line" "$run" "$rc" "${peak_kib:--1}" <<'EOF'
 import json, sys
 r = json.loads(sys.argv[1])
 x = r["reconnect"]
@@ -114,7 +126,8 @@ print(f"  run {sys.argv[2]}: {x['back']}/{x['dropped']} back in {x['time_to_all_
       f"({x['time_to_all_recovered_from_drop_s']:.3f} s), {x['clients_per_s']:.0f} clients/s; gateway cpu "
       f"{x['server_cpu_reconnect_s']:.2f} s = {x['server_cpu_us_per_client']:.1f} µs per client "
       f"(drop {x['server_cpu_drop_s']:.2f} s); recovered {x['recovered']}/{x['missed_owed']}, not recovered "
-      f"{x['not_recovered']}, lost {r['lost']}, dup {r['dup']}, failed {r['failed']}"
+      f"{x['not_recovered']}, lost {r['lost']}, dup {r['dup']}, failed {r['failed']}; back µs p99 "
+      f"{x['back_us']['p99']}, refused (503) {r.get('refused', 0)}, gateway peak RSS {int(sys.argv[4]) / 1024:.0f} MiB"
       + (f"  ** exit {rc} **" if rc != "0" else ""), flush=True)
 EOF
 done
@@ -133,6 +146,12 @@ metrics = [
     ("gateway CPU per client back (µs)", "server_cpu_us_per_client"),
     ("gateway CPU from the drop to the reconnect (s)", "server_cpu_drop_s"),
 ]
+for r in rows:
+    r["reconnect"]["back_p99_ms"] = r["reconnect"]["back_us"]["p99"] / 1000
+    r["reconnect"]["refused"] = r.get("refused", 0)
+    r["reconnect"]["peak_mib"] = r.get("gateway_peak_rss_kib", -1) / 1024
+metrics += [("time to back, p99 (ms)", "back_p99_ms"), ("upgrades refused by admission (503)", "refused"),
+            ("gateway peak RSS (MiB)", "peak_mib")]
 print()
 print(f"{'median of ' + str(len(rows)) + ' runs':48} {'median':>10} {'min':>10} {'max':>10}")
 for name, key in metrics:

@@ -39,7 +39,8 @@ const char* usage_text =
     "                         recovery); this process publishes --before publications, after --hold s\n"
     "                         the --drop fraction of them reset their TCP connections at once, this\n"
     "                         process publishes --missed publications through the server API, after\n"
-    "                         --away s they reconnect (--rate, --inflight) and subscribe recovering\n"
+    "                         --away s they reconnect (--reconnect-rate, --reconnect-inflight) and\n"
+    "                         subscribe recovering\n"
     "                         from their offsets; once all are back, --live more\n"
     "  --hold S               idle, api, reconnect: seconds to hold once all are ready (5)\n"
     "  --channel C            idle/broadcast/api/reconnect channel (chat:bcast; raw: bcast; reconnect: hist:swload)\n"
@@ -52,6 +53,8 @@ const char* usage_text =
     "  --missed M             reconnect: publications while they are away (10)\n"
     "  --live L               reconnect: publications once all are back (3)\n"
     "  --away S               reconnect: seconds from the drop to the reconnect (1)\n"
+    "  --reconnect-rate R     reconnect: connects per second of the dropped clients coming back (--rate)\n"
+    "  --reconnect-inflight K reconnect: handshakes outstanding then (--inflight)\n"
     "  --pub-rate R           broadcast: publications per second (20)\n"
     "  --duration S           broadcast/chat: seconds of publishing (10)\n"
     "  --drain S              seconds to wait for deliveries after publishing (api: per round) (5)\n"
@@ -107,6 +110,8 @@ options parse_options(int argc, char** argv) {
     else if (f == "--src") src = v;
     else if (f == "--rate") o.rate = num();
     else if (f == "--inflight") o.inflight = static_cast<int>(num());
+    else if (f == "--reconnect-rate") o.reconnect_rate = num();
+    else if (f == "--reconnect-inflight") o.reconnect_inflight = static_cast<int>(num());
     else if (f == "--proto") {
       if (std::string(v) == "centrifuge") o.proto = protocol::centrifuge;
       else if (std::string(v) == "raw") o.proto = protocol::raw;
@@ -170,6 +175,9 @@ options parse_options(int argc, char** argv) {
   if (o.n < 1) usage_error("-n must be at least 1");
   if (o.room_size < 1) usage_error("--room-size must be at least 1");
   if (o.rate <= 0 || o.inflight < 1) usage_error("--rate and --inflight must be positive");
+  if (o.reconnect_rate < 0 || o.reconnect_inflight < 0) usage_error("--reconnect-rate and --reconnect-inflight: at least 0");
+  if (o.reconnect_rate == 0) o.reconnect_rate = o.rate;
+  if (o.reconnect_inflight == 0) o.reconnect_inflight = o.inflight;
   if (o.scen == scenario::broadcast && o.pub_rate <= 0) usage_error("--pub-rate must be positive");
   if (o.scen == scenario::chat && o.msg_rate <= 0) usage_error("--msg-rate must be positive");
   if (o.proto == protocol::centrifuge && o.secret.empty()) usage_error("--secret is required with --proto centrifuge");

@@ -36,6 +36,8 @@ struct options {
   std::uint32_t src_last = 0;
   double rate = 20000;            // connects per second, all workers together
   int inflight = 2000;            // handshakes outstanding, all workers together
+  double reconnect_rate = 0;      // reconnect: connects per second once the dropped come back (0: --rate)
+  int reconnect_inflight = 0;     // reconnect: handshakes outstanding then (0: --inflight)
   protocol proto = protocol::centrifuge;
   std::string path;               // upgrade path; default by protocol
   std::string secret;             // HS256 key for connection tokens (centrifuge)

@@ -216,6 +216,8 @@ void worker::begin_reconnect(std::uint64_t missed_offset, std::int64_t now) {
   _reconnecting = true;
   _next_start = 0;
   _inflight = 0;
+  _rate = _o.reconnect_rate / _plan.procs;
+  _inflight_max = std::max<long>(1, _o.reconnect_inflight / _plan.procs);
   _pending = static_cast<long>(_redo.size());
   _ramp_start = _reconnect_ns = now;
   set_target(missed_offset, true, now);

@@ -1,13 +1,15 @@
 // Admission (session/admission.cpp) with a clock the test moves: the rate
 // gate's burst then one per interval, the in-flight cap checked before the
 // rate (a refusal for it spends no token), the jittered Retry-After staying
-// in its range, and the 503 a refused upgrade gets.
+// in its range and following what the rate refused, and the 503 a refused
+// upgrade gets.
 
 #include "session/admission.hpp"
 #include "session/http_upgrade.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -81,6 +83,40 @@ TEST(admission_gate, retry_after_is_spread_over_its_range) {
     seen.insert(s);
   }
   EXPECT_EQ(seen.size(), 8u);  // every second of the range is drawn
+}
+
+TEST(admission_gate, retry_after_follows_what_the_rate_refused) {
+  admission_options o;
+  o.connect_rate = 100;  // 10 ms each
+  o.connect_burst = 1;
+  o.retry_after_max = std::chrono::milliseconds(30'000);
+  admission_gate g(o);
+  std::int64_t t = 5'000 * ms;
+  EXPECT_EQ(g.check(t, 0), nullptr);
+  // 50 refused: half a second of the rate, so everyone is told 1 s.
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_STREQ(g.check(t, 0), "admission_rate");
+    ASSERT_EQ(g.retry_after_s(), 1u);
+  }
+  // 1,600 refused within the second: 16 s of the rate, spread over [1, 16].
+  EXPECT_EQ(g.check(t + 500 * ms, 0), nullptr);  // refilled meanwhile
+  for (int i = 0; i < 1550; ++i) ASSERT_STREQ(g.check(t + 500 * ms, 0), "admission_rate");
+  std::uint32_t most = 0;
+  for (int i = 0; i < 200; ++i) {
+    std::uint32_t s = g.retry_after_s();
+    ASSERT_GE(s, 1u);
+    ASSERT_LE(s, 16u);
+    most = std::max(most, s);
+  }
+  EXPECT_GT(most, 12u);  // drawn over the whole span (all <= 12: p = 0.75^200)
+  // A storm far past the rate stops at retry_after_max.
+  for (int i = 0; i < 10'000; ++i) (void)g.check(t + 600 * ms, 0);
+  std::uint32_t top = 0;
+  for (int i = 0; i < 1000; ++i) {
+    (void)g.check(t + 600 * ms, 0);
+    top = std::max(top, g.retry_after_s());
+  }
+  EXPECT_EQ(top, 30u);
 }
 
 TEST(admission_gate, busy_response_is_a_503_with_retry_after) {
