@@ -127,7 +127,8 @@ print(f"  run {sys.argv[2]}: {x['back']}/{x['dropped']} back in {x['time_to_all_
       f"{x['server_cpu_reconnect_s']:.2f} s = {x['server_cpu_us_per_client']:.1f} µs per client "
       f"(drop {x['server_cpu_drop_s']:.2f} s); recovered {x['recovered']}/{x['missed_owed']}, not recovered "
       f"{x['not_recovered']}, lost {r['lost']}, dup {r['dup']}, failed {r['failed']}; back µs p99 "
-      f"{x['back_us']['p99']}, refused (503) {r.get('refused', 0)}, gateway peak RSS {int(sys.argv[4]) / 1024:.0f} MiB"
+      f"{x['back_us']['p99']}, handshake µs p50 {x['handshake_us']['p50']} p99 {x['handshake_us']['p99']}, "
+      f"refused (503) {r.get('refused', 0)}, gateway peak RSS {int(sys.argv[4]) / 1024:.0f} MiB"
       + (f"  ** exit {rc} **" if rc != "0" else ""), flush=True)
 EOF
 done
@@ -148,9 +149,10 @@ metrics = [
 ]
 for r in rows:
     r["reconnect"]["back_p99_ms"] = r["reconnect"]["back_us"]["p99"] / 1000
+    r["reconnect"]["handshake_p99_ms"] = r["reconnect"]["handshake_us"]["p99"] / 1000
     r["reconnect"]["refused"] = r.get("refused", 0)
     r["reconnect"]["peak_mib"] = r.get("gateway_peak_rss_kib", -1) / 1024
-metrics += [("time to back, p99 (ms)", "back_p99_ms"), ("upgrades refused by admission (503)", "refused"),
+metrics += [("time to back, p99 (ms)", "back_p99_ms"), ("handshake admitted, p99 (ms)", "handshake_p99_ms"), ("upgrades refused by admission (503)", "refused"),
             ("gateway peak RSS (MiB)", "peak_mib")]
 print()
 print(f"{'median of ' + str(len(rows)) + ' runs':48} {'median':>10} {'min':>10} {'max':>10}")

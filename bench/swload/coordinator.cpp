@@ -215,8 +215,8 @@ void coordinator::on_report(std::size_t w, const report& r) {
       break;
     case report_kind::round:
     case report_kind::final: {
-      histogram h;
-      if (!read_all(_ups[w], &h, sizeof(h))) {
+      histogram h, attempts;
+      if (!read_all(_ups[w], &h, sizeof(h)) || !read_all(_ups[w], &attempts, sizeof(attempts))) {
         _gone[w] = true;
         _worker_died = true;
         break;
@@ -224,6 +224,7 @@ void coordinator::on_report(std::size_t w, const report& r) {
       if (_api && !_rounds.empty()) on_round_report(w, r.c, h);
       if (r.kind == report_kind::round) break;
       _hist.merge(h);
+      _attempt_hist.merge(attempts);
       _done[w] = true;
       _pfds[w].fd = -1;
       ++_finals;

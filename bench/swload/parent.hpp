@@ -141,6 +141,7 @@ class coordinator {
   std::vector<bool> _done, _gone;  // final report in / died before it
   std::size_t _ready_workers = 0, _finals = 0;
   histogram _hist;  // the final reports' histograms
+  histogram _attempt_hist;  // reconnect: the successful attempts' handshakes
 
   std::int64_t _start = 0, _t0 = 0;  // workers forked; the run's start time (`go`), 0 before
   std::int64_t _last_progress = 0;

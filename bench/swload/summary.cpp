@@ -87,6 +87,7 @@ bool coordinator::reconnect_summary(const counters& t, const histogram& hist, st
       "    all recovered in %.3f s from the reconnect (%.3f s from the drop)%s\n"
       "    recovered %llu of %llu missed publications; recovered:false %llu clients; epoch changes %llu\n"
       "    time to back µs: p50 %llu  p90 %llu  p99 %llu  max %llu\n"
+      "    handshake µs (connect() to subscribed, of the attempt admitted): p50 %llu  p99 %llu  max %llu\n"
       "    then %ld live publications; lost %llu, dup %llu (channel offset %llu before the drop, %llu when away, %llu "
       "at the end)\n",
       _o.before, static_cast<unsigned long long>(t.dropped), static_cast<unsigned long long>(t.ready), _o.missed,
@@ -96,7 +97,9 @@ bool coordinator::reconnect_summary(const counters& t, const histogram& hist, st
       static_cast<unsigned long long>(t.missed), static_cast<unsigned long long>(t.not_recovered),
       static_cast<unsigned long long>(t.epoch_changes), static_cast<unsigned long long>(hist.percentile(0.5)),
       static_cast<unsigned long long>(hist.percentile(0.9)), static_cast<unsigned long long>(hist.percentile(0.99)),
-      static_cast<unsigned long long>(hist.max()), _o.live, static_cast<unsigned long long>(t.lost),
+      static_cast<unsigned long long>(hist.max()), static_cast<unsigned long long>(_attempt_hist.percentile(0.5)),
+      static_cast<unsigned long long>(_attempt_hist.percentile(0.99)),
+      static_cast<unsigned long long>(_attempt_hist.max()), _o.live, static_cast<unsigned long long>(t.lost),
       static_cast<unsigned long long>(t.dup), static_cast<unsigned long long>(_rr.before_offset),
       static_cast<unsigned long long>(_rr.missed_offset), static_cast<unsigned long long>(_rr.final_offset));
   text = buf;
@@ -114,7 +117,8 @@ bool coordinator::reconnect_summary(const counters& t, const histogram& hist, st
       R"("recovered":%llu,"not_recovered":%llu,"epoch_changes":%llu,"live":%ld,"lost":%llu,"dup":%llu,)"
       R"("away_s":%.3f,"missed_api_ms":%.1f,"time_to_all_back_s":%.4f,"time_to_all_back_from_drop_s":%.4f,)"
       R"("time_to_all_recovered_s":%.4f,"time_to_all_recovered_from_drop_s":%.4f,"clients_per_s":%.0f,)"
-      R"("back_us":{"p50":%llu,"p90":%llu,"p99":%llu,"max":%llu},"server_cpu_reconnect_s":%.3f,)"
+      R"("back_us":{"p50":%llu,"p90":%llu,"p99":%llu,"max":%llu},)"
+      R"("handshake_us":{"p50":%llu,"p99":%llu,"max":%llu},"server_cpu_reconnect_s":%.3f,)"
       R"("server_cpu_drop_s":%.3f,"server_cpu_us_per_client":%.1f,"api_errors":%ld})",
       _o.before, static_cast<unsigned long long>(t.dropped), static_cast<unsigned long long>(t.back),
       static_cast<unsigned long long>(t.back_failed), _o.missed, static_cast<unsigned long long>(t.missed),
@@ -123,7 +127,9 @@ bool coordinator::reconnect_summary(const counters& t, const histogram& hist, st
       static_cast<unsigned long long>(t.dup), since(_rr.reconnect_ns, _rr.drop_ns), _rr.missed_ms, back_s, back_drop_s,
       rec_s, rec_drop_s, per_s, static_cast<unsigned long long>(hist.percentile(0.5)),
       static_cast<unsigned long long>(hist.percentile(0.9)), static_cast<unsigned long long>(hist.percentile(0.99)),
-      static_cast<unsigned long long>(hist.max()), cpu_reconnect, cpu_drop, cpu_us_per_client, _rr.api_errors);
+      static_cast<unsigned long long>(hist.max()), static_cast<unsigned long long>(_attempt_hist.percentile(0.5)),
+      static_cast<unsigned long long>(_attempt_hist.percentile(0.99)),
+      static_cast<unsigned long long>(_attempt_hist.max()), cpu_reconnect, cpu_drop, cpu_us_per_client, _rr.api_errors);
   json = buf;
   return ok;
 }

@@ -356,8 +356,8 @@ void worker::end_publishing() {
 
 void worker::send_report(report_kind kind) {
   report r{kind, static_cast<std::uint32_t>(_plan.index), _c};
-  // Small reports are atomic pipe writes; the final one (with the
-  // histogram) is larger and the parent reads it whole.
+  // Small reports are atomic pipe writes; the final one (with the two
+  // histograms) is larger and the parent reads it whole.
   auto write_all = [this](const void* p, std::size_t n) {
     const char* c = static_cast<const char*>(p);
     while (n > 0) {
@@ -369,7 +369,10 @@ void worker::send_report(report_kind kind) {
     }
   };
   write_all(&r, sizeof(r));
-  if (kind == report_kind::round || kind == report_kind::final) write_all(&_hist, sizeof(_hist));
+  if (kind == report_kind::round || kind == report_kind::final) {
+    write_all(&_hist, sizeof(_hist));
+    write_all(&_attempt_hist, sizeof(_attempt_hist));
+  }
 }
 
 }  // namespace in_worker

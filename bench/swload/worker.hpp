@@ -161,6 +161,7 @@ class worker {
   int _ep = -1;
   counters _c;
   histogram _hist;
+  histogram _attempt_hist;  // reconnect: connect() to subscribed, of the attempt that got in
 
   phase _phase = phase::connecting;
   long _next_start = 0;

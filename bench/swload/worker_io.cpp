@@ -180,6 +180,7 @@ void worker::mark_ready(long i) {
     ++_c.back;
     _c.all_back_ns = now;
     _hist.add(static_cast<std::uint64_t>(now - _reconnect_ns) / 1000);
+    _attempt_hist.add(static_cast<std::uint64_t>(now - _conns[static_cast<std::size_t>(i)].started_ns) / 1000);
   } else if (i < _clients) {
     ++_c.ready;
   }
