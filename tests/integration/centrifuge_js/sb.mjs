@@ -53,15 +53,17 @@ export function within(promise, ms, what) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Polls cond() until true; fails with describe() of the last state.
+// Polls cond() until true; fails with describe() of the last state. Both
+// may be async (awaited: a pending promise is not "true").
 export async function waitUntil(cond, ms, what, describe = () => '') {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (cond()) return;
+    if (await cond()) return;
     await sleep(20);
   }
-  if (cond()) return;
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${describe() ? `; saw ${describe()}` : ''}`);
+  if (await cond()) return;
+  const seen = await describe();
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${seen ? `; saw ${seen}` : ''}`);
 }
 
 // Resolves with the args of the next `name` event (on an EventEmitter) for
@@ -88,6 +90,8 @@ export async function startGateway({ config = BASE_CONFIG, shards, args = [], li
   writeFileSync(cfg, config);
   const argv = ['--listen', listen, '--ops-listen', '127.0.0.1:0', '--config', cfg];
   if (shards) argv.push('--shards', String(shards));
+  // Set by the sanitizer builds' ctest (TSan: --shared-fd-table).
+  argv.push(...(process.env.SB_GATEWAY_ARGS ?? '').split(' ').filter(Boolean));
   argv.push(...args);
   const proc = spawn(path.join(binDir, 'switchboard'), argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
