@@ -7,6 +7,7 @@
 #include "gateway/jwt.hpp"
 #include "gateway/memory_stats.hpp"
 #include "gateway/metrics.hpp"
+#include "gateway/reload.hpp"
 #include "gateway/server_api.hpp"
 #include "gateway/shard.hpp"
 #include "routing/router.hpp"
@@ -86,10 +87,7 @@ session_options make_session_options(const config& cfg) {
   o.ping_interval = std::chrono::milliseconds(cfg.websocket_ping_interval_ms);
   o.pong_timeout = std::chrono::milliseconds(cfg.websocket_pong_timeout_ms);
   o.close_timeout = std::chrono::milliseconds(cfg.close_timeout_ms);
-  o.admission.connect_rate = cfg.connect_rate_limit;
-  o.admission.connect_burst = cfg.connect_rate_burst;
-  o.admission.max_in_flight = cfg.max_handshakes_in_flight;
-  o.admission.retry_after_max = std::chrono::milliseconds(cfg.admission_retry_after_max_ms);
+  o.admission = make_admission_options(cfg);
   if (cfg.mode == "centrifuge") {
     // The protocol's own ping/pong ({}) watches the peer; WebSocket pings
     // only when asked for explicitly.
@@ -103,21 +101,6 @@ session_options make_session_options(const config& cfg) {
     o.admission.established_on_open = false;
   }
   return o;
-}
-
-protocol_options make_protocol_options(const config& cfg, const auth::verifier& verifier) {
-  protocol_options p;
-  p.rules = routing::channel_rules(cfg.channel_defaults, cfg.namespaces, cfg.channel_max_length);
-  p.verifier = &verifier;
-  p.allow_anonymous_connect = cfg.allow_anonymous_connect || cfg.allow_anonymous_connect_without_token;
-  p.allow_anonymous_without_token = cfg.allow_anonymous_connect_without_token || cfg.allow_anonymous_connect;
-  p.client_channel_limit = cfg.client_channel_limit;
-  p.ping_interval = std::chrono::milliseconds(cfg.ping_interval_ms);
-  p.pong_timeout = std::chrono::milliseconds(cfg.pong_timeout_ms);
-  p.stale_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
-  p.expired_close_delay = std::chrono::milliseconds(cfg.client_expired_close_delay_ms);
-  p.limits = cfg.client_limits;
-  return p;
 }
 
 std::string routing_json(const routing::router* r) {
@@ -151,7 +134,8 @@ std::string protocol_json(const centrifuge_handler* h) {
 // Per-shard and total figures as JSON, from relaxed counters: the ops
 // endpoint never locks or waits on a shard.
 std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const mesh& m, std::uint64_t fd_cap,
-                       const std::string& api, const std::string& cluster, bool draining) {
+                       const std::string& api, const std::string& cluster, bool draining,
+                       const std::string& config_json) {
   std::uint64_t total = 0, accepted = 0, open = 0, handshaking = 0, connecting = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(end_reason::count)> ended{};
   std::string per;
@@ -235,9 +219,9 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
                   bucket_quantile(queue_bounds_bytes, queue, 0.99));
   return fmt::format(R"({{"shards":{},"draining":{},"connections":{},"open":{},"handshaking":{},"connecting":{},"accepted":{},)"
                      R"("connection_capacity":{},"ended":{{{}}},"memory":{{{}}},"publish_to_write_us":{{{}}},)"
-                     R"("queue_at_write_bytes":{{{}}},"api":{{{}}},{}"per_shard":[{}]}})",
+                     R"("queue_at_write_bytes":{{{}}},"api":{{{}}},{},{}"per_shard":[{}]}})",
                      shards.size(), draining, total, open, handshaking, connecting, accepted, fd_cap * shards.size(), totals, memory,
-                     latency_json, queue_json, api, redis.empty() ? "" : redis + ",", per) +
+                     latency_json, queue_json, api, config_json, redis.empty() ? "" : redis + ",", per) +
          "\n";
 }
 
@@ -278,8 +262,9 @@ std::string node_info_json(const std::vector<std::unique_ptr<shard>>& shards, co
 
 }  // namespace
 
-int run_gateway(const config& cfg) {
+int run_gateway(const config& cfg, std::function<config()> reparse) {
   fd_limits lim = raise_fd_limit();
+  if (auto lv = log::parse_level(cfg.log_level)) log::set_min_level(*lv);
 
   // Asynchronous signals go to the main thread only: shard threads inherit
   // a mask that blocks them (Asio's signal handler writes to a pipe, and an
@@ -306,18 +291,7 @@ int run_gateway(const config& cfg) {
   mesh shard_mesh(ctxs, &main_ctx, cfg.mesh_ring_capacity, cfg.mesh_overflow_limit);
   ops::http_server ops_server(main_ctx, {cfg.api_max_body, 60});
   const session_options sess_opts = make_session_options(cfg);
-  auth::verifier_config vc;
-  vc.hmac_secret = cfg.token_hmac_secret_key;
-  vc.rsa_public_key_pem = cfg.token_rsa_public_key;
-  vc.ecdsa_public_key_pem = cfg.token_ecdsa_public_key;
-  vc.audience = cfg.token_audience;
-  vc.issuer = cfg.token_issuer;
-  std::unique_ptr<auth::verifier> verifier;
-  try {
-    verifier = std::make_unique<auth::verifier>(vc);
-  } catch (const std::runtime_error& e) {
-    throw config_error(e.what());
-  }
+  std::shared_ptr<const auth::verifier> verifier = make_verifier(cfg);
   if (cfg.mode == "centrifuge" && !verifier->enabled() && !cfg.allow_anonymous_connect &&
       !cfg.allow_anonymous_connect_without_token) {
     log::warn("no token key configured (token_hmac_secret_key, token_rsa_public_key, token_ecdsa_public_key) and "
@@ -329,9 +303,8 @@ int run_gateway(const config& cfg) {
   }
   // Before any shard starts: with engine = "redis", Redis must answer now.
   const engine_setup engines = make_engine_setup(cfg);
-  protocol_options proto_opts_init = make_protocol_options(cfg, *verifier);
-  proto_opts_init.publish_waits_for_engine = engines.redis;
-  const protocol_options proto_opts = std::move(proto_opts_init);
+  // The shards start with a copy each (a reload replaces theirs).
+  const protocol_options proto_opts = make_protocol_options(cfg, verifier, engines.redis);
   std::vector<routing::router*> routers(cfg.shards, nullptr);
   std::vector<centrifuge_handler*> handlers(cfg.shards, nullptr);
   shard_services services{&shard_mesh, &sess_opts, &proto_opts, &routers, &handlers, &engines};
@@ -353,8 +326,13 @@ int run_gateway(const config& cfg) {
                              api_ptr->channels_for_cluster(std::move(pattern), std::move(done));
                            }});
   }
-  server_api api({&cfg, &shard_mesh, &routers, &handlers, &proto_opts.rules, node_info, &main_ctx, bus.get()});
+  // The main thread's copies of what a reload changes for the server API.
+  config live_cfg = cfg;
+  routing::channel_rules api_rules = proto_opts.rules;
+  server_api api({&live_cfg, &shard_mesh, &routers, &handlers, &api_rules, node_info, &main_ctx, bus.get()});
   api_ptr = &api;
+  // SIGHUP: read the config again (gateway/reload.hpp).
+  config_reloader reloader({&main_ctx, &shards, &live_cfg, &api_rules, std::move(reparse), engines.redis});
   if (cfg.api_key == "switchboard-dev-api-key-change-me") {
     log::warn("api_key is the development key from ops/switchboard.toml: replace it before exposing the ops port");
   }
@@ -454,12 +432,13 @@ int run_gateway(const config& cfg) {
   ops_server.route("/stats", [&](const ops::http_request&, ops::http_response& res) {
     res.content_type = "application/json";
     std::string cluster = bus ? fmt::format(R"("node":{},"nodes":[{}])", node_uid, bus->last_nodes()) : "";
-    res.body = stats_json(shards, shard_mesh, per_shard_fds, api.stats_json(), cluster, drain.draining());
+    res.body = stats_json(shards, shard_mesh, per_shard_fds, api.stats_json(), cluster, drain.draining(),
+                          reloader.stats_json());
   });
   ops_server.route("/metrics", [&](const ops::http_request&, ops::http_response& res) {
     res.content_type = std::string(metrics_content_type);
     res.body = metrics_text(shards, shard_mesh, per_shard_fds, proto_opts.version) + api.metrics_text() +
-               redis_metrics_text(shards);
+               redis_metrics_text(shards) + reloader.metrics_text();
   });
   // /readyz answers 503 from the moment a drain or shutdown starts.
   ops_server.route("/readyz", [&](const ops::http_request&, ops::http_response& res) {

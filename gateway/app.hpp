@@ -6,11 +6,14 @@
 
 #include "gateway/config.hpp"
 
+#include <functional>
+
 namespace sb {
 
 /// Main thread: runs the gateway until SIGINT/SIGTERM. Returns the exit
 /// code (0 after a clean shutdown). Throws config_error / std::system_error
 /// for problems found while starting (main turns them into exit code 2).
-int run_gateway(const config& cfg);
+/// `reparse` reads the config again for a SIGHUP reload (gateway/reload.hpp).
+int run_gateway(const config& cfg, std::function<config()> reparse);
 
 }  // namespace sb

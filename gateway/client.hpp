@@ -36,7 +36,9 @@ namespace sb {
 /// Protocol settings shared read-only by every shard.
 struct protocol_options {
   routing::channel_rules rules;
-  const auth::verifier* verifier = nullptr;   // never null when running
+  // Never null when running; shared by the shards' options until a reload
+  // replaces it (the last shard to let go frees it).
+  std::shared_ptr<const auth::verifier> verifier;
   bool allow_anonymous_connect = false;        // empty `sub` (or no token) may connect
   bool allow_anonymous_without_token = false;  // a connect with no token at all
   std::uint32_t client_channel_limit = 128;
@@ -103,6 +105,10 @@ class centrifuge_handler final : public session_handler {
   /// About once a second (the shard's sweep): forgets rate-limit states
   /// whose buckets are full again.
   void sweep();
+  /// The options this handler reads (the shard's copy) were replaced by a
+  /// reload (gateway/reload.hpp): the rate limits take the new budgets.
+  /// Shard thread.
+  void options_changed();
 
   /// Encodes a publication as a complete push frame in `format`; the
   /// router's encoder for that push format. Any shard thread.

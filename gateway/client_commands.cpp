@@ -119,6 +119,11 @@ void centrifuge_handler::sweep() {
   _stats.rate_limit_tracked.set(_limiter.tracked());
 }
 
+void centrifuge_handler::options_changed() {
+  _limiter.reconfigure(_opts.limits);
+  _stats.rate_limit_tracked.set(_limiter.tracked());
+}
+
 void centrifuge_handler::handle_connect(client& c, const proto::command& cmd) {
   using proto::method;
   using namespace proto::error_code;

@@ -362,6 +362,11 @@ void load_config_file(const std::string& path, config& cfg) {
       cfg.close_timeout_ms = get_duration(node, key);
     } else if (key == "shutdown_drain_period") {
       cfg.shutdown_drain_period_ms = get_duration(node, key);
+    } else if (key == "log_level") {
+      cfg.log_level = get_string(node, key);
+      if (cfg.log_level != "debug" && cfg.log_level != "info" && cfg.log_level != "warn" && cfg.log_level != "error") {
+        throw config_error(fmt::format("log_level: '{}' is not one of debug, info, warn, error", cfg.log_level));
+      }
     } else if (key == "connect_rate_limit") {
       cfg.connect_rate_limit = get_rate(node, key);
     } else if (key == "connect_rate_burst") {

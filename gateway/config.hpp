@@ -58,6 +58,7 @@ struct config {
   std::uint32_t max_handshakes_in_flight = 0;      // upgraded, connect not answered yet
   std::uint32_t admission_retry_after_max_ms = 10'000;  // 503's Retry-After drawn from [1 s, this]
   bool private_fd_tables = true;           // false only for ThreadSanitizer runs (see --help)
+  std::string log_level = "info";          // debug, info, warn, error (reloaded on SIGHUP)
 
   // Centrifuge protocol (issue 4); names as in Centrifugo v5's configuration.
   std::string token_hmac_secret_key;

@@ -15,7 +15,13 @@ int main(int argc, char** argv) {
   try {
     auto parsed = sb::parse_command_line(argc, argv);
     if (!parsed.cfg) return parsed.exit_code;
-    return sb::run_gateway(*parsed.cfg);
+    // SIGHUP: the same command line and file, read again.
+    auto reparse = [argc, argv] {
+      auto again = sb::parse_command_line(argc, argv);
+      if (!again.cfg) throw sb::config_error("the command line no longer parses");
+      return std::move(*again.cfg);
+    };
+    return sb::run_gateway(*parsed.cfg, reparse);
   } catch (const sb::config_error& e) {
     fmt::print(stderr, "switchboard: error: {}\n", e.what());
     return 2;

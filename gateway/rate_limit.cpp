@@ -22,7 +22,14 @@ const char* limited_name(limited k) noexcept {
   return "?";
 }
 
-rate_limiter::rate_limiter(const rate_limits& limits) : _disconnect_after(limits.disconnect_after), _any(limits.any()) {
+rate_limiter::rate_limiter(const rate_limits& limits) { reconfigure(limits); }
+
+void rate_limiter::reconfigure(const rate_limits& limits) {
+  _disconnect_after = limits.disconnect_after;
+  _any = limits.any();
+  if (!_any) _states = {};  // all off: nothing would sweep them
+  _interval_ns = {};
+  _tolerance_ns = {};
   for (std::size_t i = 0; i < limited_count; ++i) {
     const rate& r = limits.of[i];
     if (r.per_second <= 0) continue;

@@ -21,6 +21,9 @@ namespace sb {
 class rate_limiter {
  public:
   explicit rate_limiter(const rate_limits& limits);
+  /// New budgets (a config reload); clients' states stay, so a client over
+  /// its old budget is judged by the new one from now on.
+  void reconfigure(const rate_limits& limits);
 
   enum class verdict : std::uint8_t { allow, refuse, disconnect };
   /// Takes `cost` (1 per command, the byte count for read_bytes) from
@@ -45,8 +48,8 @@ class rate_limiter {
 
   std::array<double, limited_count> _interval_ns{};   // per unit of cost
   std::array<double, limited_count> _tolerance_ns{};  // (burst - 1) units
-  std::uint32_t _disconnect_after;
-  bool _any;
+  std::uint32_t _disconnect_after = 0;
+  bool _any = false;
   boost::unordered_flat_map<const void*, state> _states;
 };
 

@@ -4,6 +4,7 @@
 #include "gateway/client.hpp"
 #include "session/session.hpp"
 #include "gateway/engine_setup.hpp"
+#include "gateway/reload.hpp"
 #include "routing/mesh.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -52,7 +53,8 @@ struct shard::local {
         accept_backoff(s._ctx),
         history_sweep(s._ctx),
         sessions(s._ctx, *svc.sessions),
-        engine(make_engine(*svc.engines, s._cfg, s._ctx, svc.protocol ? &svc.protocol->rules : nullptr, s._id)),
+        opts(svc.protocol ? *svc.protocol : protocol_options{}),
+        engine(make_engine(*svc.engines, s._cfg, s._ctx, svc.protocol ? &opts.rules : nullptr, s._id)),
         router(s._id, *svc.router_mesh, *svc.routers, sessions.frames(), centrifuge_handler::push_encoders(), *engine),
         fd_cap(fd_capacity),
         guard(asio::make_work_guard(s._ctx)) {
@@ -61,7 +63,7 @@ struct shard::local {
     if (s._cfg.mode == "echo") {
       sessions.set_handler(echo);
     } else {
-      protocol.emplace(*svc.protocol, router, sessions);
+      protocol.emplace(opts, router, sessions);
       sessions.set_handler(*protocol);
     }
     // Other shards reach this router through tasks; it exists before this
@@ -193,6 +195,10 @@ struct shard::local {
   // Destroyed in reverse: the handler (client state) first, then the
   // router (subscriptions), then the engine (streams), then the sessions.
   session_context sessions;
+  // This shard's copy of the protocol options: the handler and the engine
+  // read it on this thread only, so a reload replaces it between two
+  // events, atomically for this shard (reload()).
+  protocol_options opts;
   std::unique_ptr<routing::engine> engine;
   routing::router router;
   std::optional<centrifuge_handler> protocol;
@@ -251,6 +257,7 @@ void shard::run(const shard_services& svc, std::uint64_t fd_capacity, std::promi
     return;
   }
   _stats.fd_capacity.set(fd_capacity);
+  if (_stats.config_generation.get() == 0) _stats.config_generation.set(1);  // the config it starts with
   _local = &*state;
   started.set_value();
   _ctx.run();  // until stop() has closed everything and released the guard
@@ -282,6 +289,16 @@ void shard::stop() {
 void shard::drain(std::chrono::milliseconds period) {
   asio::post(_ctx, [this, period] {
     if (_local) _local->drain(period);
+  });
+}
+
+void shard::reload(std::shared_ptr<const reloadable> r) {
+  asio::post(_ctx, [this, r = std::move(r)] {
+    if (!_local) return;
+    _local->opts = r->protocol;
+    if (_local->protocol) _local->protocol->options_changed();
+    _local->sessions.set_admission(r->admission);
+    _stats.config_generation.set(r->generation);
   });
 }
 

@@ -29,6 +29,7 @@ struct session_stats;
 struct protocol_options;
 class centrifuge_handler;
 struct engine_setup;
+struct reloadable;
 namespace routing {
 class router;
 class redis_engine;
@@ -53,6 +54,7 @@ struct shard_stats {
   counter accept_errors;       // accept() failures (EMFILE, ENFILE, ENOBUFS...)
   counter bytes_in;            // bytes read from clients
   counter fd_capacity;         // fds this shard's table can hold for clients
+  counter config_generation;   // of the config this shard runs with (gateway/reload.hpp)
 };
 
 /// One shard. Constructed, started, stopped and joined by the main thread;
@@ -82,6 +84,10 @@ class shard {
   /// Any thread: graceful drain (gateway/app.cpp) — stop accepting, then
   /// close the sessions spread over `period` (session_context::drain).
   void drain(std::chrono::milliseconds period);
+
+  /// Any thread: runs with the reloaded settings from its next event on
+  /// (namespaces, token keys, limits, admission); nothing is dropped.
+  void reload(std::shared_ptr<const reloadable> r);
 
   /// Main thread: waits for the thread to end.
   void join();

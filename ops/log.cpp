@@ -3,12 +3,14 @@
 #include <fmt/chrono.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 
 namespace sb::log {
 namespace {
 thread_local std::string t_name = "main";
+std::atomic<level> g_min{level::info};
 
 const char* level_name(level lv) {
   switch (lv) {
@@ -23,7 +25,19 @@ const char* level_name(level lv) {
 
 void set_thread_name(std::string_view name) { t_name.assign(name); }
 
+void set_min_level(level lv) noexcept { g_min.store(lv, std::memory_order_relaxed); }
+level min_level() noexcept { return g_min.load(std::memory_order_relaxed); }
+
+std::optional<level> parse_level(std::string_view name) noexcept {
+  if (name == "debug") return level::debug;
+  if (name == "info") return level::info;
+  if (name == "warn") return level::warn;
+  if (name == "error") return level::error;
+  return std::nullopt;
+}
+
 void write(level lv, std::string_view msg) {
+  if (lv < min_level()) return;
   auto now = std::chrono::system_clock::now();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
   std::string line = fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z {} [{}] {}\n",

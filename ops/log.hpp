@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include <optional>
 #include <string_view>
 
 namespace sb::log {
@@ -18,6 +19,17 @@ void write(level lv, std::string_view msg);
 /// Any thread: sets the name printed with this thread's lines ("main", "shard-3").
 void set_thread_name(std::string_view name);
 
+/// Any thread: lines below `lv` are not written (config `log_level`,
+/// reloaded on SIGHUP). Default: info.
+void set_min_level(level lv) noexcept;
+level min_level() noexcept;
+/// "debug", "info", "warn", "error"; nullopt for anything else.
+std::optional<level> parse_level(std::string_view name) noexcept;
+
+template <typename... A>
+void debug(fmt::format_string<A...> f, A&&... a) {
+  if (min_level() <= level::debug) write(level::debug, fmt::format(f, std::forward<A>(a)...));
+}
 template <typename... A>
 void info(fmt::format_string<A...> f, A&&... a) { write(level::info, fmt::format(f, std::forward<A>(a)...)); }
 template <typename... A>

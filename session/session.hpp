@@ -262,6 +262,9 @@ class session_context {
   /// at its end the rest are closed and handshakes still running end.
   void drain(std::chrono::milliseconds period);
   bool draining() const noexcept { return _draining; }
+  /// New admission limits (a config reload); established_on_open stays as
+  /// the session options say.
+  void set_admission(const admission_options& o) noexcept { _admission = admission_gate(o); }
 
   std::size_t live() const noexcept { return _sessions.live(); }
   const session_stats& stats() const noexcept { return _stats; }
