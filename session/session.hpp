@@ -90,10 +90,11 @@ const char* to_string(end_reason r) noexcept;
 /// Per-shard session figures; written by the shard, read anywhere.
 /// Bucket bounds shared by every shard (so buckets add up across shards).
 /// Publish→write: microseconds from a publication entering the gateway to
-/// the write that finished its frame on a subscriber's socket.
-inline constexpr std::array<std::uint64_t, 16> latency_bounds_us = {
+/// the write that finished its frame on a subscriber's socket. Up to a
+/// minute: a broadcast to a million takes seconds (issue 17).
+inline constexpr std::array<std::uint64_t, 19> latency_bounds_us = {
     50, 100, 250, 500, 1'000, 2'500, 5'000, 10'000, 25'000, 50'000, 100'000, 250'000, 500'000, 1'000'000,
-    2'500'000, 5'000'000};
+    2'500'000, 5'000'000, 10'000'000, 30'000'000, 60'000'000};
 /// Outbound queue bytes of a session when it starts a write.
 inline constexpr std::array<std::uint64_t, 9> queue_bounds_bytes = {
     256, 1'024, 4'096, 16'384, 65'536, 262'144, 1'048'576, 4'194'304, 16'777'216};
