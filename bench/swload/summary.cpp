@@ -181,7 +181,8 @@ int coordinator::summarize() const {
   const char* scen_name = scen_names[static_cast<int>(_o.scen)];
   const char* proto_name = _o.proto == protocol::centrifuge ? "centrifuge" : "raw";
 
-  std::printf("swload %s (%s), %ld clients, %zu workers%s%s\n", scen_name, proto_name, _o.n, _procs,
+  std::printf("swload %s (%s), %ld clients, %zu worker%s%s%s\n", scen_name, proto_name, _o.n, _procs,
+              _procs == 1 ? "" : "s",
               _timed_out ? "  ** TIMEOUT **" : "", _worker_died ? "  ** WORKER DIED **" : "");
   std::printf("  connections: %llu ready, %llu failed%s%s%s in %.2f s (%.0f handshakes/s)\n",
               static_cast<unsigned long long>(t.ready), static_cast<unsigned long long>(failed), failed ? " (" : "",
