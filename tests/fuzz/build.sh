@@ -25,5 +25,7 @@ $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_server_api.cpp gateway/ser
   session/json_writer.cpp session/protocol.cpp -lsimdjson -lfmt \
   -o $out/fuzz_server_api
 $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_redis_codec.cpp routing/redis_codec.cpp -o $out/fuzz_redis_codec
+$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_proxy_reply.cpp gateway/proxy.cpp gateway/http_pool.cpp \
+  session/json_writer.cpp session/protocol.cpp $out/asio_impl.o -lsimdjson -lfmt -lpthread -lssl -lcrypto -o $out/fuzz_proxy_reply
 echo "built: $out/fuzz_ws_decoder $out/fuzz_http_upgrade $out/fuzz_jwt $out/fuzz_centrifuge_json $out/fuzz_server_api" \
-  "$out/fuzz_redis_codec"
+  "$out/fuzz_redis_codec $out/fuzz_proxy_reply"
