@@ -105,6 +105,14 @@ void client::on_subscribed(routing::subscription& s, const routing::position& po
     proto::subscribe_result r;
     thread_local std::vector<proto::publication_view> views;
     fill_subscribe_result(r, pos, s.recoverable, s.positioned, views);
+    std::string data;  // from the subscribe proxy
+    if (!h._subscribe_data.empty()) {
+      if (auto it = h._subscribe_data.find(&s); it != h._subscribe_data.end()) {
+        data = std::move(it->second);
+        h._subscribe_data.erase(it);
+      }
+    }
+    r.data_json = data;
     encoder().subscribe_reply(out, s.owner_tag, r);
     s.owner_tag = 0;
     h.reply_frame(*this);
@@ -121,6 +129,7 @@ void client::on_subscribe_failed(routing::subscription& s, std::uint32_t code) {
   auto& h = handler();
   remove(&s);
   h._stats.subscribe_errors.inc();
+  if (!h._subscribe_data.empty()) h._subscribe_data.erase(&s);
   // The join sent after the subscribe is undone (the home saw it, in order).
   const routing::channel_options* ns = h._opts.rules.resolve(s.name());
   if (ns && ns->presence) h._router.leave(s.name(), h.presence_info(*this));
@@ -155,8 +164,17 @@ void client::finish_connect(std::string& out) {
   proto::connect_result r;
   r.client = std::string_view(id_chars.data(), id_chars.size());
   r.version = h._opts.version;
-  r.expires = exp > 0;
-  r.ttl = exp > 0 ? ttl_until(exp) : 0;
+  // A client the server refreshes (refresh proxy) is not asked to.
+  r.expires = exp > 0 && !proxy_refresh;
+  r.ttl = r.expires ? ttl_until(exp) : 0;
+  std::string data;  // from the connect proxy
+  if (!h._connect_data.empty()) {
+    if (auto it = h._connect_data.find(this); it != h._connect_data.end()) {
+      data = std::move(it->second);
+      h._connect_data.erase(it);
+    }
+  }
+  r.data_json = data;
   r.ping = static_cast<std::uint32_t>(h._opts.ping_interval.count() / 1000);
   r.pong = true;
   for (auto* s = subs; s; s = s->next_of_owner) {
@@ -188,7 +206,10 @@ void client::on_deadline() {
         c.sess.set_timer(rest > std::chrono::milliseconds(1000) ? rest : std::chrono::milliseconds(1000));
         return;
       }
-      if (c.exp > 0 && unix_now() > c.exp + h._opts.expired_close_delay.count() / 1000) {
+      if (c.proxy_refresh) {
+        // The backend extends it (refresh proxy), checked at each ping.
+        if (c.exp > 0 && unix_now() >= c.exp && !c.refreshing) h.proxy_refresh(c);
+      } else if (c.exp > 0 && unix_now() > c.exp + h._opts.expired_close_delay.count() / 1000) {
         return h.disconnect(c, proto::disconnect_code::expired, "connection expired");
       }
       // Protocol ping: an empty object; centrifuge-js answers with one.
@@ -219,6 +240,7 @@ centrifuge_handler::centrifuge_handler(const protocol_options& opts, routing::ro
       _limiter(opts.limits) {
   for (std::size_t f = 0; f < proto::format_count; ++f) _decoders[f] = proto::make_decoder(static_cast<proto::format>(f));
   _out.reserve(4096);
+  if (opts.proxy && opts.proxy->any()) _proxy = std::make_unique<backend_proxy>(sessions.io(), *opts.proxy, _stats.proxy);
 }
 
 // Sessions end before the handler (shard shutdown closes them first), so
@@ -272,6 +294,7 @@ void centrifuge_handler::unsubscribe_client(client& c, routing::subscription* su
   // Before the unsubscribe, which may tell the home this shard is done.
   const routing::channel_options* ns = _opts.rules.resolve(sub->name());
   if (ns && ns->presence) _router.leave(sub->name(), presence_info(c));
+  if (!_subscribe_data.empty()) _subscribe_data.erase(sub);
   _router.unsubscribe(sub);
 }
 
@@ -287,9 +310,7 @@ void centrifuge_handler::on_close(session& s) {
   c->subs = nullptr;
   c->sub_count = 0;
   if (c->indexed) unindex_user(*c);
-  if (c->pending_queries > 0) {
-    boost::unordered::erase_if(_queries, [c](const auto& q) { return q.second.first == c; });
-  }
+  if (c->pending_queries > 0) forget_waits(*c);
   if (_limiter.any()) {
     _limiter.forget(c);
     _stats.rate_limit_tracked.set(_limiter.tracked());

@@ -11,6 +11,7 @@
 // its thread only; other shards are reached through the router's mesh.
 
 #include "gateway/jwt.hpp"
+#include "gateway/proxy.hpp"
 #include "gateway/rate_limit.hpp"
 #include "pool/compact_string.hpp"
 #include "pool/counter.hpp"
@@ -30,6 +31,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace sb {
 
@@ -48,6 +50,9 @@ struct protocol_options {
   std::chrono::milliseconds expired_close_delay{25'000};     // grace after token expiry
   bool publish_waits_for_engine = false;  // a publish is answered once the engine ordered it (Redis)
   rate_limits limits;                     // per connection (gateway/rate_limit.hpp)
+  // The backend proxy's endpoints; null: none. Read when the handler is
+  // built (a reload does not change them: restart-only).
+  std::shared_ptr<const proxy_config> proxy;
   std::string version = "0.1.0";
 };
 
@@ -69,6 +74,7 @@ struct protocol_stats {
   counter rate_limited;     // commands refused with 111 by the rate limits
   counter rate_limit_disconnects;  // clients disconnected (3013) for flooding past them
   counter rate_limit_tracked;      // clients with a rate-limit state now (a bucket not full)
+  proxy_stats proxy;               // backend proxy requests (gateway/proxy.hpp)
 };
 
 struct client;
@@ -109,6 +115,9 @@ class centrifuge_handler final : public session_handler {
   /// reload (gateway/reload.hpp): the rate limits take the new budgets.
   /// Shard thread.
   void options_changed();
+  /// Shard shutdown: the backend proxy's connections close, so that the
+  /// loop can end.
+  void stop();
 
   /// Encodes a publication as a complete push frame in `format`; the
   /// router's encoder for that push format. Any shard thread.
@@ -136,11 +145,36 @@ class centrifuge_handler final : public session_handler {
   void handle_sub_refresh(client& c, const proto::command& cmd);
   void handle_history(client& c, const proto::command& cmd);
   void handle_presence(client& c, const proto::command& cmd);
+  void handle_rpc(client& c, const proto::command& cmd);
+  // What connect, subscribe and publish do once allowed (by a token, the
+  // namespace, or the backend proxy); replies go into _out.
+  void start_connected(client& c, const std::vector<std::string>& channels);
+  void subscribe_allowed(client& c, std::uint32_t id, const proto::subscribe_request& req, std::string data);
+  void publish_allowed(client& c, std::uint32_t id, std::string_view channel, std::string_view data);
+
+  // Backend proxy (client_proxy.cpp): a command waiting for the backend.
+  struct proxy_wait {
+    client* c = nullptr;
+    std::uint32_t id = 0;  // command id (0: the server-side refresh)
+    proxy_kind kind = proxy_kind::connect;
+    std::string channel, data, epoch;  // copies of the command's fields
+    proto::subscribe_request sub;      // subscribe: flags and position (views re-pointed on answer)
+  };
+  bool proxied(proxy_kind k) const noexcept { return _proxy && _proxy->enabled(k); }
+  void proxy_call(client& c, proxy_wait&& w, const proxy_request& req);
+  void answer_proxy(std::uint64_t key, proxy_reply&& r);
+  void proxy_connect(client& c, const proto::command& cmd);
+  void proxy_refresh(client& c);
+  /// The error a client gets when the backend could not answer (timeout,
+  /// unavailable, bad response, breaker open, overloaded).
+  void proxy_failed(client& c, std::uint32_t id, const proxy_reply& r);
+  void connect_answered(client& c, std::uint32_t id, proxy_reply&& r);
+  void refresh_answered(client& c, proxy_reply&& r);
   void bad_request(client& c);
   /// An error reply to `cmd` (into the frame's replies).
   void error(client& c, const proto::command& cmd, std::uint32_t code, std::string_view message);
   template <typename Send>
-  void ask_home(client& c, const proto::command& cmd, Send&& send);
+  void ask_home(client& c, std::uint32_t id, Send&& send);
   void reply_frame(client& c);
   void disconnect(client& c, std::uint16_t code, std::string_view reason);
   template <typename Fn>
@@ -149,6 +183,7 @@ class centrifuge_handler final : public session_handler {
   /// The client and command id a query answers; null when the client is gone or no longer connected.
   std::pair<client*, std::uint32_t> take_query(std::uint64_t query);
   void answer_history(std::uint64_t query, routing::history_answer&& a);
+  void forget_waits(client& c);
   void answer_publish(std::uint64_t query, std::uint32_t error);
   void answer_presence(std::uint64_t query, bool counts_only, routing::presence_answer&& a);
   routing::client_info presence_info(const client& c) const;
@@ -173,6 +208,13 @@ class centrifuge_handler final : public session_handler {
   boost::unordered_flat_map<std::uint64_t, std::pair<client*, std::uint32_t>> _queries;  // → client, command id
   std::uint64_t _next_query = 0;
   rate_limiter _limiter;
+  std::unique_ptr<backend_proxy> _proxy;  // null: no endpoint configured
+  boost::unordered_flat_map<std::uint64_t, proxy_wait> _proxied;  // by key, as _queries
+  // Data the backend gave for a reply that goes out later: a connect
+  // waiting for its server-side subscriptions, a subscribe waiting for its
+  // home. Empty unless a proxy answered with data.
+  boost::unordered_flat_map<const client*, std::string> _connect_data;
+  boost::unordered_flat_map<const routing::subscription*, std::string> _subscribe_data;
   bool _refuse_message = false;  // the frame being handled is over the client's read_bytes budget
 };
 

@@ -27,14 +27,14 @@ void centrifuge_handler::error(client& c, const proto::command& cmd, std::uint32
 // answered: the reply goes out in a frame of its own. `send(query, origin,
 // mesh)` sends the read; false when the mesh refused it.
 template <typename Send>
-void centrifuge_handler::ask_home(client& c, const proto::command& cmd, Send&& send) {
+void centrifuge_handler::ask_home(client& c, std::uint32_t id, Send&& send) {
   std::uint64_t query = ++_next_query;
-  _queries.emplace(query, std::make_pair(&c, cmd.id));
+  _queries.emplace(query, std::make_pair(&c, id));
   ++c.pending_queries;
   if (send(query, _router.id(), _router.shard_mesh())) return;
   _queries.erase(query);
   --c.pending_queries;
-  error(c, cmd, proto::error_code::too_many_requests, "too many requests");
+  c.encoder().error_reply(_out, id, proto::error_code::too_many_requests);
 }
 
 void centrifuge_handler::handle(client& c, const proto::command& cmd) {
@@ -73,9 +73,7 @@ void centrifuge_handler::handle(client& c, const proto::command& cmd) {
     case method::history: return handle_history(c, cmd);
     case method::presence:
     case method::presence_stats: return handle_presence(c, cmd);
-    case method::rpc:
-      // RPC needs a proxy to the backend, which is not configurable yet.
-      return error(c, cmd, proto::error_code::not_available, "not available");
+    case method::rpc: return handle_rpc(c, cmd);
     case method::none: return;
   }
 }
@@ -130,6 +128,7 @@ void centrifuge_handler::handle_connect(client& c, const proto::command& cmd) {
   if (c.st != client::state::connecting) return bad_request(c);
   const auto& req = cmd.connect;
   auth::connect_claims claims;
+  if (req.token.empty() && proxied(proxy_kind::connect)) return proxy_connect(c, cmd);
   if (req.token.empty()) {
     if (!_opts.allow_anonymous_without_token) {
       _stats.connect_errors.inc();
@@ -154,12 +153,17 @@ void centrifuge_handler::handle_connect(client& c, const proto::command& cmd) {
   c.id = new_client_id();
   if (!claims.info_json.empty()) c.conn_info = std::make_unique<const std::string>(std::move(claims.info_json));
   c.exp = claims.expires_at();
+  c.connect_id = cmd.id;
+  start_connected(c, claims.channels);
+}
+
+// A client is who it says (token or backend): indexed, its server-side
+// subscriptions made (live before the reply), pinged from now on.
+void centrifuge_handler::start_connected(client& c, const std::vector<std::string>& channels) {
   index_user(c);
   _stats.connects.inc();
-  // Server-side subscriptions from the token: live before the reply.
-  c.connect_id = cmd.id;
   c.st = client::state::connect_pending;
-  for (const auto& ch : claims.channels) {
+  for (const auto& ch : channels) {
     if (c.find(ch) || c.sub_count >= _opts.client_channel_limit) continue;
     if (_opts.rules.check_name(ch) != routing::name_check::ok) continue;
     routing::subscription* sub = subscribe_client(c, ch, nullptr, subscription_flags(_opts.rules, ch, nullptr, c.push_format()));
@@ -198,6 +202,20 @@ void centrifuge_handler::handle_subscribe(client& c, const proto::command& cmd) 
     return error(c, cmd, limit_exceeded, "limit exceeded");
   }
   bool allowed = false;
+  if (req.token.empty() && ns->proxy_subscribe && !routing::channel_rules::is_user_limited(req.channel)) {
+    // The backend decides (subscribe proxy); the answer subscribes.
+    proxy_wait w;
+    w.id = cmd.id;
+    w.kind = proxy_kind::subscribe;
+    w.channel = req.channel;
+    w.epoch = req.epoch;
+    w.sub = req;
+    auto id_chars = c.id_text();
+    proxy_request pr = proxy_fields(c, id_chars);
+    pr.channel = req.channel;
+    pr.data = req.data_json;
+    return proxy_call(c, std::move(w), pr);
+  }
   if (!req.token.empty()) {
     auth::subscribe_claims sc;
     auto v = _opts.verifier->verify_subscribe(req.token, unix_now(), sc);
@@ -221,6 +239,13 @@ void centrifuge_handler::handle_subscribe(client& c, const proto::command& cmd) 
     _stats.subscribe_errors.inc();
     return error(c, cmd, permission_denied, "permission denied");
   }
+  subscribe_allowed(c, cmd.id, req, {});
+}
+
+// `data`: the subscribe result's data (from the subscribe proxy), or empty.
+void centrifuge_handler::subscribe_allowed(client& c, std::uint32_t id, const proto::subscribe_request& req,
+                                           std::string data) {
+  using namespace proto::error_code;
   // Recovery: the client knew this stream at {offset, epoch} and asks
   // for what it missed; the home answers in stream order.
   routing::subscribe_flags flags = subscription_flags(_opts.rules, req.channel, &req, c.push_format());
@@ -229,10 +254,12 @@ void centrifuge_handler::handle_subscribe(client& c, const proto::command& cmd) 
       subscribe_client(c, req.channel, flags.recoverable && req.recover ? &rec : nullptr, flags);
   if (!sub) {
     _stats.subscribe_errors.inc();
-    return error(c, cmd, internal, "internal server error");
+    c.encoder().error_reply(_out, id, internal);
+    return;
   }
   _stats.subscribes.inc();
-  c.add(sub, sub->active ? 0u : cmd.id, false);
+  c.add(sub, sub->active ? 0u : id, false);
+  if (!sub->active && !data.empty()) _subscribe_data[sub] = std::move(data);
   if (sub->active) {
     // Already active: on_subscribed ran during subscribe() with no
     // reply id recorded; answer here.
@@ -243,7 +270,8 @@ void centrifuge_handler::handle_subscribe(client& c, const proto::command& cmd) 
     proto::subscribe_result r;
     std::vector<proto::publication_view> none;
     fill_subscribe_result(r, pos, sub->recoverable, sub->positioned, none);
-    c.encoder().subscribe_reply(_out, cmd.id, r);
+    r.data_json = data;
+    c.encoder().subscribe_reply(_out, id, r);
   }
 }
 
@@ -260,6 +288,19 @@ void centrifuge_handler::handle_publish(client& c, const proto::command& cmd) {
     _stats.publish_errors.inc();
     return error(c, cmd, unknown_channel, "unknown channel");
   }
+  if (ns->proxy_publish) {
+    // The backend decides, and may replace the data (publish proxy).
+    proxy_wait w;
+    w.id = cmd.id;
+    w.kind = proxy_kind::publish;
+    w.channel = req.channel;
+    w.data = req.data_json;
+    auto id_chars = c.id_text();
+    proxy_request pr = proxy_fields(c, id_chars);
+    pr.channel = req.channel;
+    pr.data = req.data_json.empty() ? std::string_view("null") : req.data_json;
+    return proxy_call(c, std::move(w), pr);
+  }
   bool subscribed = c.find(req.channel) != nullptr;
   bool allowed = c.user.empty() ? ns->allow_publish_for_anonymous
                                 : (ns->allow_publish_for_client || (ns->allow_publish_for_subscriber && subscribed));
@@ -268,9 +309,14 @@ void centrifuge_handler::handle_publish(client& c, const proto::command& cmd) {
     _stats.publish_errors.inc();
     return error(c, cmd, permission_denied, "permission denied");
   }
+  publish_allowed(c, cmd.id, req.channel, req.data_json);
+}
+
+void centrifuge_handler::publish_allowed(client& c, std::uint32_t id, std::string_view channel, std::string_view data) {
+  using namespace proto::error_code;
   routing::publication_ptr pub(new routing::publication);
-  pub->channel.assign(req.channel);
-  pub->data.assign(req.data_json.empty() ? std::string_view("null") : req.data_json);
+  pub->channel.assign(channel);
+  pub->data.assign(data.empty() ? std::string_view("null") : data);
   pub->has_info = true;
   pub->info.user = c.user;
   auto id_chars = c.id_text();
@@ -280,7 +326,7 @@ void centrifuge_handler::handle_publish(client& c, const proto::command& cmd) {
     // A shared store orders publications (the Redis engine): the reply
     // waits for its answer, so that a refused publication says so.
     _stats.publishes.inc();
-    return ask_home(c, cmd, [&](std::uint64_t query, unsigned origin, mesh& m) {
+    return ask_home(c, id, [&](std::uint64_t query, unsigned origin, mesh& m) {
       return _router.publish(std::move(pub), [self = this, query, origin, &m](std::uint32_t err, std::uint64_t,
                                                                               std::string_view) {
         (void)m.invoke_on(origin, [self, query, err] { self->answer_publish(query, err); });
@@ -289,10 +335,11 @@ void centrifuge_handler::handle_publish(client& c, const proto::command& cmd) {
   }
   if (!_router.publish(std::move(pub))) {
     _stats.publish_errors.inc();
-    return error(c, cmd, too_many_requests, "too many requests");
+    c.encoder().error_reply(_out, id, too_many_requests);
+    return;
   }
   _stats.publishes.inc();
-  c.encoder().empty_reply(_out, cmd.id, method::publish);
+  c.encoder().empty_reply(_out, id, proto::method::publish);
 }
 
 void centrifuge_handler::handle_refresh(client& c, const proto::command& cmd) {
@@ -348,7 +395,7 @@ void centrifuge_handler::handle_history(client& c, const proto::command& cmd) {
   q.since_offset = req.since_offset;
   q.since_epoch = std::string(req.since_epoch);
   q.reverse = req.reverse;
-  ask_home(c, cmd, [&](std::uint64_t query, unsigned origin, mesh& m) {
+  ask_home(c, cmd.id, [&](std::uint64_t query, unsigned origin, mesh& m) {
     return routing::router::query_history(
         m, origin, _router.all(), req.channel, std::move(q), [self = this, query, origin, &m](routing::history_answer&& a) {
           // On the home shard: back to the client's shard.
@@ -371,7 +418,7 @@ void centrifuge_handler::handle_presence(client& c, const proto::command& cmd) {
   bool allowed = ns->allow_presence_for_client || (ns->allow_presence_for_subscriber && c.find(channel));
   if (!allowed) return error(c, cmd, permission_denied, "permission denied");
   bool counts_only = cmd.m == method::presence_stats;
-  ask_home(c, cmd, [&](std::uint64_t query, unsigned origin, mesh& m) {
+  ask_home(c, cmd.id, [&](std::uint64_t query, unsigned origin, mesh& m) {
     return routing::router::query_presence(
         m, origin, _router.all(), channel, counts_only,
         [self = this, query, origin, counts_only, &m](routing::presence_answer&& a) {

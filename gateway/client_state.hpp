@@ -91,17 +91,23 @@ struct client final : routing::subscriber {
   std::uint16_t sub_count = 0;
   std::uint16_t pending_queries = 0;        // history reads waiting for the home
   state st = state::connecting;
-  // Bits: a million of these; the four share one byte.
+  // Bits: a million of these; they share one byte.
   std::uint8_t wire : 2 = 0;             // proto::format, fixed at the upgrade
   bool indexed : 1 = false;              // in the handler's user index
   bool awaiting_pong : 1 = false;
   bool pong_check : 1 = false;           // the armed deadline is the pong check, not the next ping
+  bool proxy_refresh : 1 = false;        // connected by the connect proxy: the server refreshes it (refresh proxy)
+  bool refreshing : 1 = false;           // a refresh proxy request is out
 };
 
 /// How a subscription follows its channel, as Centrifugo decides it (see
 /// client.cpp); `req` is null for server-side subscriptions.
 routing::subscribe_flags subscription_flags(const routing::channel_rules& rules, std::string_view channel,
                                             const proto::subscribe_request* req, std::uint8_t push_format);
+
+/// The fields of a proxy request every kind carries: the client's id (`id`
+/// is its text, which must outlive the request) and user (client_proxy.cpp).
+proxy_request proxy_fields(const client& c, const std::array<char, 36>& id);
 
 /// A subscribe result from the home's position; `views` holds the
 /// publication views the result points at.

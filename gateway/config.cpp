@@ -143,6 +143,8 @@ bool parse_channel_option(const std::string& key, const std::string& where, cons
       {"force_positioning", &routing::channel_options::force_positioning},
       {"allow_recovery", &routing::channel_options::allow_recovery},
       {"allow_positioning", &routing::channel_options::allow_positioning},
+      {"proxy_subscribe", &routing::channel_options::proxy_subscribe},
+      {"proxy_publish", &routing::channel_options::proxy_publish},
   };
   for (const auto& f : flags) {
     if (key == f.key) {
@@ -227,6 +229,48 @@ bool parse_rate_key(const std::string& key, const toml::node& node, rate_limits&
 }
 
 }  // namespace
+
+// The backend proxy's keys (docs/config.md "Backend proxy"). False when
+// `key` is not one of them.
+static bool parse_proxy_key(const std::string& key, const toml::node& node, proxy_config& p) {
+  for (std::size_t i = 0; i < proxy_kind_count; ++i) {
+    std::string kind = proxy_kind_name(static_cast<proxy_kind>(i));
+    if (key == kind + "_proxy_endpoint") {
+      p.of[i].url = get_string(node, key);
+      if (!p.of[i].url.empty()) p.of[i].where = parse_http_url(p.of[i].url, fmt::format("config key '{}'", key));
+      return true;
+    }
+    if (key == kind + "_proxy_timeout") {
+      p.of[i].timeout_ms = get_duration(node, key);
+      if (p.of[i].timeout_ms == 0) throw config_error(fmt::format("config key '{}': must be more than 0", key));
+      return true;
+    }
+  }
+  if (key == "proxy_max_connections") {
+    p.max_connections = get_uint<std::uint32_t>(node, key, 1, 4096);
+  } else if (key == "proxy_max_pending") {
+    p.max_pending = get_uint<std::uint32_t>(node, key, 0, 1u << 24);
+  } else if (key == "proxy_max_response_size") {
+    p.max_response_bytes = get_uint<std::uint32_t>(node, key, 1024, 64u << 20);
+  } else if (key == "proxy_breaker_failure_ratio") {
+    double r = node.is_integer() ? static_cast<double>(*node.value<std::int64_t>()) : node.value<double>().value_or(-1);
+    if (!(r > 0 && r <= 1)) throw config_error("config key 'proxy_breaker_failure_ratio': a number in (0, 1]");
+    p.breaker.failure_ratio = r;
+  } else if (key == "proxy_breaker_min_requests") {
+    p.breaker.min_requests = get_uint<std::uint32_t>(node, key, 1, 1u << 20);
+  } else if (key == "proxy_breaker_window") {
+    p.breaker.window_ms = get_duration(node, key);
+    if (p.breaker.window_ms < 100) throw config_error("config key 'proxy_breaker_window': at least \"100ms\"");
+  } else if (key == "proxy_breaker_open_time") {
+    p.breaker.open_ms = get_duration(node, key);
+    if (p.breaker.open_ms == 0) throw config_error("config key 'proxy_breaker_open_time': must be more than 0");
+  } else if (key == "proxy_breaker_half_open_probes") {
+    p.breaker.half_open_probes = get_uint<std::uint32_t>(node, key, 1, 1024);
+  } else {
+    return false;
+  }
+  return true;
+}
 
 void finish_rate_limits(config& cfg) {
   for (std::size_t i = 0; i < limited_count; ++i) {
@@ -358,6 +402,7 @@ void load_config_file(const std::string& path, config& cfg) {
     } else if (key == "websocket_pong_timeout") {
       cfg.websocket_pong_timeout_ms = get_duration(node, key);
     } else if (parse_rate_key(key, node, cfg.client_limits)) {
+    } else if (parse_proxy_key(key, node, cfg.proxy)) {
     } else if (key == "close_timeout") {
       cfg.close_timeout_ms = get_duration(node, key);
     } else if (key == "shutdown_drain_period") {
@@ -381,6 +426,16 @@ void load_config_file(const std::string& path, config& cfg) {
     }
   }
   finish_rate_limits(cfg);
+  auto check_proxy_flags = [&](const routing::channel_options& o, const std::string& where) {
+    if (o.proxy_subscribe && !cfg.proxy.enabled(proxy_kind::subscribe)) {
+      throw config_error(fmt::format("config file {}: {}proxy_subscribe needs subscribe_proxy_endpoint", path, where));
+    }
+    if (o.proxy_publish && !cfg.proxy.enabled(proxy_kind::publish)) {
+      throw config_error(fmt::format("config file {}: {}proxy_publish needs publish_proxy_endpoint", path, where));
+    }
+  };
+  check_proxy_flags(cfg.channel_defaults, "");
+  for (const auto& ns : cfg.namespaces) check_proxy_flags(ns.options, fmt::format("namespace '{}': ", ns.name));
 }
 
 parse_result parse_command_line(int argc, char** argv) {

@@ -3,6 +3,7 @@
 // (CLI11). Errors are config_error with a one-line message naming the
 // problem; main turns them into exit code 2.
 
+#include "gateway/proxy_config.hpp"
 #include "gateway/rate_limits.hpp"
 #include "routing/channel_rules.hpp"
 
@@ -89,6 +90,9 @@ struct config {
   std::uint32_t presence_ttl_ms = 60'000;  // a presence entry's life unless its node refreshes it
   std::uint32_t history_meta_ttl_ms = 720u * 3600 * 1000;  // a silent stream's offset and epoch (0: forever)
   std::string name;                        // this node's name in `info` (default: hostname:client port)
+
+  // Backend proxy (issue 16): Centrifugo's connect/refresh/subscribe/publish/rpc proxies.
+  proxy_config proxy;
 };
 
 /// Outcome of argument parsing: run with a config, or exit with a code

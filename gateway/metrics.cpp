@@ -287,6 +287,40 @@ void routing_families(exposition& x, const std::vector<shard_view>& v) {
               v, field{&shard_view::rs, &router_stats::mesh_refused});
 }
 
+// The backend proxy, per endpoint kind; a kind that never sent anything on
+// a shard is left out (most gateways proxy one or two kinds, or none).
+void proxy_families(exposition& x, const std::vector<shard_view>& v) {
+  auto used = [](const proxy_stats& p, std::size_t k) {
+    std::uint64_t n = p.in_flight[k].get() + p.breaker_state[k].get();
+    for (const auto& c : p.outcomes[k]) n += c.get();
+    return n > 0;
+  };
+  auto each = [&](auto&& fn) {
+    for (const auto& s : v) {
+      if (!s.ps) continue;
+      for (std::size_t k = 0; k < proxy_kind_count; ++k) {
+        if (!used(s.ps->proxy, k)) continue;
+        fn(s, k, fmt::format(R"({},endpoint="{}")", s.label, proxy_kind_name(static_cast<proxy_kind>(k))));
+      }
+    }
+  };
+  x.family("switchboard_proxy_requests_total", counter_type,
+           "Backend proxy requests by endpoint and outcome: result, error, disconnect (the backend answered), "
+           "timeout, unavailable, bad_response (it failed), breaker_open, overloaded (not sent).");
+  each([&](const shard_view& s, std::size_t k, const std::string& l) {
+    for (std::size_t o = 0; o < proxy_outcome_count; ++o) {
+      x.sample(fmt::format(R"({},outcome="{}")", l, proxy_outcome_name(static_cast<proxy_reply::outcome>(o))),
+               s.ps->proxy.outcomes[k][o].get());
+    }
+  });
+  x.family("switchboard_proxy_in_flight", gauge, "Backend proxy requests sent and not answered yet.");
+  each([&](const shard_view& s, std::size_t k, const std::string& l) { x.sample(l, s.ps->proxy.in_flight[k].get()); });
+  x.family("switchboard_proxy_breaker_state", gauge, "The endpoint's circuit breaker: 0 closed, 1 open, 2 half-open.");
+  each([&](const shard_view& s, std::size_t k, const std::string& l) { x.sample(l, s.ps->proxy.breaker_state[k].get()); });
+  x.family("switchboard_proxy_breaker_opened_total", counter_type, "Times the endpoint's circuit breaker opened.");
+  each([&](const shard_view& s, std::size_t k, const std::string& l) { x.sample(l, s.ps->proxy.breaker_opened[k].get()); });
+}
+
 void protocol_families(exposition& x, const std::vector<shard_view>& v) {
   x.per_shard("switchboard_client_records", gauge, "Centrifuge client records alive (every open session, connected or not).",
               v, field{&shard_view::ps, &protocol_stats::client_records});
@@ -316,6 +350,7 @@ void protocol_families(exposition& x, const std::vector<shard_view>& v) {
   x.per_shard("switchboard_rate_limit_tracked", gauge,
               "Clients with a rate-limit state now (a bucket not full again); idle clients have none.", v,
               field{&shard_view::ps, &protocol_stats::rate_limit_tracked});
+  proxy_families(x, v);
 }
 
 void process_families(exposition& x, std::size_t shards, std::uint64_t fds_per_shard, std::string_view version) {

@@ -39,6 +39,7 @@ protocol_options make_protocol_options(const config& cfg, std::shared_ptr<const 
   p.expired_close_delay = std::chrono::milliseconds(cfg.client_expired_close_delay_ms);
   p.limits = cfg.client_limits;
   p.publish_waits_for_engine = redis;
+  if (cfg.proxy.any()) p.proxy = std::make_shared<const proxy_config>(cfg.proxy);
   return p;
 }
 
@@ -81,6 +82,20 @@ std::vector<std::string> restart_only_changes(const config& was, const config& n
   check("listen_backlog", was.listen_backlog == now.listen_backlog);
   check("mesh_ring_capacity", was.mesh_ring_capacity == now.mesh_ring_capacity);
   check("mesh_overflow_limit", was.mesh_overflow_limit == now.mesh_overflow_limit);
+  // The backend proxy's pools and breakers are built at start.
+  for (std::size_t i = 0; i < proxy_kind_count; ++i) {
+    std::string kind = proxy_kind_name(static_cast<proxy_kind>(i));
+    check((kind + "_proxy_endpoint").c_str(), was.proxy.of[i].url == now.proxy.of[i].url);
+    check((kind + "_proxy_timeout").c_str(), was.proxy.of[i].timeout_ms == now.proxy.of[i].timeout_ms);
+  }
+  const proxy_config &a = was.proxy, &b = now.proxy;
+  check("proxy_max_connections", a.max_connections == b.max_connections);
+  check("proxy_max_pending", a.max_pending == b.max_pending);
+  check("proxy_max_response_size", a.max_response_bytes == b.max_response_bytes);
+  check("proxy_breaker_*", a.breaker.failure_ratio == b.breaker.failure_ratio &&
+                               a.breaker.min_requests == b.breaker.min_requests &&
+                               a.breaker.window_ms == b.breaker.window_ms && a.breaker.open_ms == b.breaker.open_ms &&
+                               a.breaker.half_open_probes == b.breaker.half_open_probes);
   return keys;
 }
 

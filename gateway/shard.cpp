@@ -184,6 +184,7 @@ struct shard::local {
     // The engine's connections (Redis) close too: their pending commands
     // fail and nothing reconnects, so the loop can end.
     engine->stop();
+    if (protocol) protocol->stop();  // the backend proxy's connections
     guard.reset();
   }
 

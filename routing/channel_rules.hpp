@@ -37,6 +37,10 @@ struct channel_options {
   bool force_positioning = false;
   bool allow_recovery = false;
   bool allow_positioning = false;
+  // Backend proxy (gateway/proxy.hpp): a subscribe without a token / every
+  // publish in this namespace is decided by the backend.
+  bool proxy_subscribe = false;
+  bool proxy_publish = false;
 };
 
 /// Why a channel name was refused.

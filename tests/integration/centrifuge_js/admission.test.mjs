@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import WebSocket from 'ws';
-import { RawClient, T, configWith, connToken, connect, newClient, nextEvent, startGateway, subscribe, waitUntil, within } from './sb.mjs';
+import { RawClient, T, configWith, connToken, connect, metric, newClient, nextEvent, startGateway, subscribe, waitUntil, within } from './sb.mjs';
 
 const gateways = [];
 after(async () => {
@@ -39,16 +39,6 @@ async function refused(url) {
   } finally {
     ws.terminate();
   }
-}
-
-async function metric(gw, name) {
-  const r = await within(fetch(`http://127.0.0.1:${gw.opsPort}/metrics`), T, 'GET /metrics');
-  const text = await r.text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(name)) sum += Number(line.split(' ').pop());
-  }
-  return sum;
 }
 
 test('past connect_rate_limit an upgrade gets 503 with a jittered Retry-After; the admitted sessions go on', async () => {

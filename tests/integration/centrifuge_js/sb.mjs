@@ -136,6 +136,19 @@ export async function startGateway({ config = BASE_CONFIG, shards, args = [], li
   };
 }
 
+// The sum of a /metrics family's samples whose line contains every string
+// of `having` (labels such as 'endpoint="rpc"').
+export async function metric(gw, name, having = []) {
+  const r = await within(fetch(`http://127.0.0.1:${gw.opsPort}/metrics`), T, 'GET /metrics');
+  const text = await r.text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || line[name.length] === '_') continue;
+    if (having.every((h) => line.includes(h))) sum += Number(line.split(' ').pop());
+  }
+  return sum;
+}
+
 // Stops `gw` (it must exit 0) and starts a new gateway with `opts` (as
 // startGateway) on the same client port, as clients see a restart: they
 // reconnect to the same URL. The ops port is a new one.
