@@ -185,6 +185,9 @@ struct shard::local {
     // fail and nothing reconnects, so the loop can end.
     engine->stop();
     if (protocol) protocol->stop();  // the backend proxy's connections
+    // Tasks for a destination that stopped (the main thread, once a drain
+    // has ended) are not retried for ever.
+    router.shard_mesh().stop_source(owner._id);
     guard.reset();
   }
 

@@ -94,7 +94,7 @@ void mesh::flush(unsigned from) {
   }
   s.touched.resize(keep);
   s.stats.flushes.inc();
-  if (retry && !s.retry_armed) {
+  if (retry && !s.retry_armed && !s.stopped) {
     // The destination is behind (it was woken above); retry shortly.
     s.retry_armed = true;
     s.retry_timer->expires_after(retry_delay);
@@ -103,6 +103,16 @@ void mesh::flush(unsigned from) {
       src.retry_armed = false;
       if (!ec && !src.flush_scheduled && !src.touched.empty()) flush(from);
     });
+  }
+}
+
+void mesh::stop_source(unsigned from) {
+  source& s = _src[from];
+  s.stopped = true;
+  s.retry_timer->cancel();
+  for (auto& over : s.overflow) {
+    s.overflow_total.sub(over.size());
+    over.clear();
   }
 }
 

@@ -85,6 +85,12 @@ class mesh {
   /// Calling shard (or main thread) → `to` (a shard or main_dest()). See send().
   [[nodiscard]] bool invoke_on(unsigned to, task t);
 
+  /// Source thread, at its shutdown: no more retries for rings that stay
+  /// full, and what waits in its overflow is dropped. A destination that
+  /// has stopped (the main thread once a drain ends) would otherwise keep
+  /// the retry timer, and so the source's io_context, alive for ever.
+  void stop_source(unsigned from);
+
   /// Figures, any thread.
   const mesh_source_stats& source_stats(unsigned src) const { return _src[src].stats; }
   const mesh_dest_stats& dest_stats(unsigned dst) const { return _dst[dst].stats; }
@@ -99,6 +105,7 @@ class mesh {
     std::unique_ptr<boost::asio::steady_timer> retry_timer;  // for rings that stay full
     bool flush_scheduled = false;
     bool retry_armed = false;
+    bool stopped = false;                    // stop_source(): no retries
     std::vector<std::deque<task>> overflow;  // per destination; empty in the steady state
     std::vector<unsigned> touched;           // destinations staged into this turn
     std::vector<bool> is_touched;
