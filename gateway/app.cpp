@@ -182,13 +182,13 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
     per += fmt::format(
         R"({{"id":{},"connections":{},"open":{},"handshaking":{},"connecting":{},"accepted":{},"rejected_over_limit":{},)"
         R"("accept_errors":{},"upgrades":{},"messages_in":{},"frames_out":{},"bytes_in":{},"bytes_out":{},)"
-        R"("writes":{},"queued_bytes":{},"ended":{{{}}},"handshake_rejected":{{{}}},"fd_capacity":{},)"
+        R"("writes":{},"tls_handshakes":{},"tls_resumed":{},"queued_bytes":{},"ended":{{{}}},"handshake_rejected":{{{}}},"fd_capacity":{},)"
         R"("mesh_sent":{},"mesh_received":{},"mesh_deferred":{},"mesh_shed":{},"publish_to_write_us":{{{}}},)"
         R"("routing":{{{}}},"protocol":{{{}}}}})",
         s->id(), o + h, o, h, c, st.accepted.get(), st.rejected_over_limit.get(), st.accept_errors.get(),
         ss ? ss->upgrades.get() : 0, ss ? ss->messages_in.get() : 0, ss ? ss->frames_out.get() : 0,
         ss ? ss->bytes_in.get() : 0, ss ? ss->bytes_out.get() : 0, ss ? ss->writes.get() : 0,
-        ss ? ss->queued_bytes.get() : 0, reasons, rejected, st.fd_capacity.get(), src.sent.get(),
+        ss ? ss->tls_handshakes.get() : 0, ss ? ss->tls_resumed.get() : 0, ss ? ss->queued_bytes.get() : 0, reasons, rejected, st.fd_capacity.get(), src.sent.get(),
         dst.received.get(), src.deferred.get(), src.shed.get(), shard_latency, routing_json(s->router()),
         protocol_json(s->protocol()));
   }
@@ -307,7 +307,10 @@ int run_gateway(const config& cfg, std::function<config()> reparse) {
   const protocol_options proto_opts = make_protocol_options(cfg, verifier, engines.redis);
   std::vector<routing::router*> routers(cfg.shards, nullptr);
   std::vector<centrifuge_handler*> handlers(cfg.shards, nullptr);
-  shard_services services{&shard_mesh, &sess_opts, &proto_opts, &routers, &handlers, &engines};
+  // TLS: the certificate is checked now (a bad one stops the start).
+  std::shared_ptr<const tls::context> tls_ctx = make_tls_context(cfg);
+  if (tls_ctx) log::info("TLS on the client listener (wss): {}", tls_ctx->summary());
+  shard_services services{&shard_mesh, &sess_opts, &proto_opts, &routers, &handlers, &engines, tls_ctx};
   const auto started_at = std::chrono::steady_clock::now();
   // This process's id in `info` (Centrifugo's node uid): random per start.
   const std::string uid_hex = fmt::format("{:08x}{:08x}", std::random_device{}(), std::random_device{}());

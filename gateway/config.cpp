@@ -407,6 +407,19 @@ void load_config_file(const std::string& path, config& cfg) {
       cfg.close_timeout_ms = get_duration(node, key);
     } else if (key == "shutdown_drain_period") {
       cfg.shutdown_drain_period_ms = get_duration(node, key);
+    } else if (key == "tls") {
+      cfg.tls = get_bool(node, key);
+    } else if (key == "tls_cert") {
+      cfg.tls_cert = get_string(node, key);
+    } else if (key == "tls_key") {
+      cfg.tls_key = get_string(node, key);
+    } else if (key == "tls_min_version") {
+      cfg.tls_min_version = get_string(node, key);
+      if (cfg.tls_min_version != "1.2" && cfg.tls_min_version != "1.3") {
+        throw config_error("config key 'tls_min_version': \"1.2\" or \"1.3\"");
+      }
+    } else if (key == "tls_ciphers") {
+      cfg.tls_ciphers = get_string(node, key);
     } else if (key == "log_level") {
       cfg.log_level = get_string(node, key);
       if (cfg.log_level != "debug" && cfg.log_level != "info" && cfg.log_level != "warn" && cfg.log_level != "error") {
@@ -426,6 +439,9 @@ void load_config_file(const std::string& path, config& cfg) {
     }
   }
   finish_rate_limits(cfg);
+  if (cfg.tls && (cfg.tls_cert.empty() || cfg.tls_key.empty())) {
+    throw config_error(fmt::format("config file {}: tls = true needs tls_cert and tls_key (PEM files)", path));
+  }
   auto check_proxy_flags = [&](const routing::channel_options& o, const std::string& where) {
     if (o.proxy_subscribe && !cfg.proxy.enabled(proxy_kind::subscribe)) {
       throw config_error(fmt::format("config file {}: {}proxy_subscribe needs subscribe_proxy_endpoint", path, where));

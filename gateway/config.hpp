@@ -58,6 +58,14 @@ struct config {
   std::uint32_t connect_rate_burst = 0;            // at once; 0: one second's worth
   std::uint32_t max_handshakes_in_flight = 0;      // upgraded, connect not answered yet
   std::uint32_t admission_retry_after_max_ms = 10'000;  // 503's Retry-After drawn from [1 s, this]
+  // TLS on the client listener (issue 15; docs/config.md "TLS"). The
+  // certificate, key, version and ciphers reload on SIGHUP; `tls` itself
+  // needs a restart.
+  bool tls = false;
+  std::string tls_cert;                    // PEM file: certificate then chain
+  std::string tls_key;                     // PEM file: private key
+  std::string tls_min_version = "1.2";     // "1.2" or "1.3"
+  std::string tls_ciphers;                 // TLS 1.2 ciphers (OpenSSL syntax); empty: ECDHE + AEAD only
   bool private_fd_tables = true;           // false only for ThreadSanitizer runs (see --help)
   std::string log_level = "info";          // debug, info, warn, error (reloaded on SIGHUP)
 

@@ -202,8 +202,12 @@ void session_families(exposition& x, const std::vector<shard_view>& v) {
               field{&shard_view::ss, &session_stats::bytes_in});
   x.per_shard("switchboard_sent_bytes_total", counter_type, "Bytes written to client sockets.", v,
               field{&shard_view::ss, &session_stats::bytes_out});
-  x.per_shard("switchboard_writes_total", counter_type, "writev() calls on client sockets.", v,
+  x.per_shard("switchboard_writes_total", counter_type, "writev() calls on client sockets (SSL_write calls on TLS ones).", v,
               field{&shard_view::ss, &session_stats::writes});
+  x.per_shard("switchboard_tls_handshakes_total", counter_type, "TLS handshakes completed on the client listener.", v,
+              field{&shard_view::ss, &session_stats::tls_handshakes});
+  x.per_shard("switchboard_tls_resumed_total", counter_type, "TLS handshakes that resumed a session from a ticket.", v,
+              field{&shard_view::ss, &session_stats::tls_resumed});
   x.per_shard("switchboard_queued_bytes", gauge, "Bytes waiting in client outbound queues now.", v,
               field{&shard_view::ss, &session_stats::queued_bytes});
   x.per_shard("switchboard_fd_capacity", gauge, "File descriptors the shard's table can hold for clients.", v,

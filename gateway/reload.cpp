@@ -43,6 +43,15 @@ protocol_options make_protocol_options(const config& cfg, std::shared_ptr<const 
   return p;
 }
 
+std::shared_ptr<const tls::context> make_tls_context(const config& cfg) {
+  if (!cfg.tls) return nullptr;
+  try {
+    return tls::context::load({cfg.tls_cert, cfg.tls_key, cfg.tls_min_version, cfg.tls_ciphers});
+  } catch (const tls::error& e) {
+    throw config_error(e.what());
+  }
+}
+
 admission_options make_admission_options(const config& cfg) {
   admission_options a;
   a.connect_rate = cfg.connect_rate_limit;
@@ -58,6 +67,7 @@ std::vector<std::string> restart_only_changes(const config& was, const config& n
     if (!same) keys.emplace_back(key);
   };
   check("listen", was.listen.str() == now.listen.str());
+  check("tls", was.tls == now.tls);
   check("ops_listen", was.ops_listen.str() == now.ops_listen.str());
   check("shards", was.shards == now.shards);
   check("mode", was.mode == now.mode);
@@ -112,9 +122,13 @@ void config_reloader::wait() {
 bool config_reloader::reload(std::string_view why) {
   config next;
   std::shared_ptr<const auth::verifier> verifier;
+  std::shared_ptr<const tls::context> tls;
   try {
     next = _w.reparse();
     verifier = make_verifier(next);
+    // The certificate is read again even when its path did not change:
+    // a renewal replaces the file's contents. `tls` itself is restart-only.
+    if (_w.live->tls && next.tls) tls = make_tls_context(next);
   } catch (const std::exception& e) {
     ++_rejected;
     _last_error = e.what();
@@ -131,6 +145,8 @@ bool config_reloader::reload(std::string_view why) {
   r->generation = ++_generation;
   r->protocol = make_protocol_options(next, std::move(verifier), _w.redis);
   r->admission = make_admission_options(next);
+  r->tls = std::move(tls);
+  if (r->tls) log::info("config reload ({}): TLS certificate {}", why, r->tls->summary());
   std::shared_ptr<const reloadable> snapshot = std::move(r);
   for (auto& s : *_w.shards) s->reload(snapshot);
   // The main thread's own readers: the server API's key and channel rules.

@@ -16,6 +16,7 @@
 #include "gateway/client.hpp"
 #include "gateway/config.hpp"
 #include "session/admission.hpp"
+#include "session/tls.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -39,7 +40,16 @@ struct reloadable {
   std::uint64_t generation = 1;
   protocol_options protocol;
   admission_options admission;
+  // The client listener's certificate, loaded again from its files (null
+  // without TLS): connections accepted from then on use it, open ones keep
+  // theirs.
+  std::shared_ptr<const tls::context> tls;
 };
+
+/// Main thread: the client listener's TLS context of a config (null when
+/// `tls` is off); throws config_error naming the file and the problem
+/// (unreadable, no match, expired).
+std::shared_ptr<const tls::context> make_tls_context(const config& cfg);
 
 /// Main thread: the token verifier of a config; throws config_error for a
 /// key that does not load (bad PEM).

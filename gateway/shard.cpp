@@ -60,6 +60,7 @@ struct shard::local {
         guard(asio::make_work_guard(s._ctx)) {
     std::uint64_t max = s._cfg.max_connections;
     per_shard_max = max == 0 ? fd_cap : std::min<std::uint64_t>(fd_cap, (max + s._cfg.shards - 1) / s._cfg.shards);
+    sessions.set_tls(svc.tls);
     if (s._cfg.mode == "echo") {
       sessions.set_handler(echo);
     } else {
@@ -302,6 +303,7 @@ void shard::reload(std::shared_ptr<const reloadable> r) {
     _local->opts = r->protocol;
     if (_local->protocol) _local->protocol->options_changed();
     _local->sessions.set_admission(r->admission);
+    if (r->tls) _local->sessions.set_tls(r->tls);
     _stats.config_generation.set(r->generation);
   });
 }

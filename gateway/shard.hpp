@@ -30,6 +30,9 @@ struct protocol_options;
 class centrifuge_handler;
 struct engine_setup;
 struct reloadable;
+namespace tls {
+class context;
+}
 namespace routing {
 class router;
 class redis_engine;
@@ -44,6 +47,7 @@ struct shard_services {
   std::vector<routing::router*>* routers = nullptr;  // index = shard id
   std::vector<centrifuge_handler*>* handlers = nullptr;  // index = shard id; null in echo mode
   const engine_setup* engines = nullptr;  // which engine each shard makes
+  std::shared_ptr<const tls::context> tls;  // the client listener's TLS at start; null: plain ws
 };
 
 /// Per-shard figures; written by the shard, read by anyone.

@@ -32,6 +32,7 @@ const char* to_string(end_reason r) noexcept {
     case end_reason::no_pong: return "no_pong";
     case end_reason::slow_consumer: return "slow_consumer";
     case end_reason::close_timeout: return "close_timeout";
+    case end_reason::tls_error: return "tls_error";
     case end_reason::count: break;
   }
   return "unknown";
@@ -62,10 +63,11 @@ void echo_handler::on_message(session& s, ws::opcode op, std::span<const std::ui
 // ---------------------------------------------------------------------------
 // session
 
-session::session(session_context& ctx, tcp_socket sock) : timer_node(&session::on_deadline), _ctx(ctx), _sock(std::move(sock)) {}
+session::session(session_context& ctx, tcp_socket sock, ssl_st* ssl)
+    : timer_node(&session::on_deadline), _ctx(ctx), _sock(std::move(sock)), _ssl(ssl) {}
 
 session::~session() {
-  assert(_phase == phase::dead && !_reading && !_writing);
+  assert(_phase == phase::dead && !_reading && !_writing && !_ssl && !_tls_own);
   while (_out_head) {
     out_node* n = _out_head;
     _out_head = n->next;
@@ -94,16 +96,28 @@ void session::on_readable(boost::system::error_code ec) {
   if (_phase == phase::dead) return _ctx.reap_later();
   if (ec) return end(end_reason::io_error);
 
+  if (_tls_write_wants_read) {
+    // A TLS write waited for input: try the queue again after this read.
+    _tls_write_wants_read = false;
+    mark_dirty();
+  }
   std::uint8_t* scratch = _ctx._scratch.get();
   for (;;) {
     // The partial frame (or handshake) kept from the last read goes first,
     // then new bytes right after it: one contiguous buffer to decode.
     const std::size_t kept = _leftover ? _leftover.size() : 0;
     const std::size_t space = _ctx._scratch_size - kept;
-    std::size_t n = _sock.read_some(asio::buffer(scratch + kept, space), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) break;
-    if (ec == asio::error::eof) return end(end_reason::eof);
-    if (ec) return end(end_reason::io_error);
+    std::size_t n = 0;
+    if (!read_some(scratch + kept, space, n)) {
+      if (_phase == phase::dead) return;
+      if (_tls_read_wants_write) {
+        // The TLS handshake's flight did not fit the socket: go on
+        // reading once it is writable (wait_writable's handler).
+        if (!_writing) wait_writable();
+        return;
+      }
+      break;
+    }
     _ctx._stats.bytes_in.add(n);
     _received = true;
     if (kept) {
@@ -112,7 +126,10 @@ void session::on_readable(boost::system::error_code ec) {
     }
     bool go_on = _phase == phase::handshake ? handle_handshake(scratch, kept + n) : handle_frames(scratch, kept + n);
     if (!go_on || _phase == phase::dead) return;
-    if (n < space) break;  // the socket is drained for now
+    // A plain read short of the space drained the socket. A TLS read
+    // returns one record at a time: go on until OpenSSL wants more input,
+    // or the edge-triggered wait would never fire for what is left.
+    if (!_tls_own && !_ssl && n < space) break;
   }
   if (_phase == phase::dead) return;
   if (_shutdown_after_write) return;  // failing: no more input wanted
@@ -278,9 +295,18 @@ send_status session::send(frame_ref frame) {
 }
 
 void session::drop_unsent() {
-  // Keep the head if it is partly written: a frame cut in half would
-  // corrupt the stream.
-  out_node* keep = (_out_head && _out_offset > 0) ? _out_head : nullptr;
+  // Keep what has started going out: a partly written head (a frame cut in
+  // half would corrupt the stream) and, on TLS, every frame with bytes in
+  // the record OpenSSL holds unsent (its retry must pass them again).
+  out_node* keep = nullptr;
+  if (_out_head && (_out_offset > 0 || _tls_committed > 0)) {
+    keep = _out_head;
+    std::size_t covered = keep->frame.size() - _out_offset;
+    while (covered < _tls_committed && keep->next) {
+      keep = keep->next;
+      covered += keep->frame.size();
+    }
+  }
   out_node* n = keep ? keep->next : _out_head;
   while (n) {
     out_node* next = n->next;
@@ -291,7 +317,7 @@ void session::drop_unsent() {
   }
   if (keep) {
     keep->next = nullptr;
-    _out_head = _out_tail = keep;
+    _out_tail = keep;
   } else {
     _out_head = _out_tail = nullptr;
   }
@@ -332,6 +358,8 @@ void session::mark_dirty() {
 
 void session::flush() {
   if (_out_head) _ctx._stats.queue_at_write_bytes.record(_queued_bytes);
+  if (_tls_own) return flush_own();
+  if (_ssl) return _tls_up ? flush_tls() : void();  // nothing is written before the handshake is done
   std::int64_t now_ns = 0;  // read once, when the first stamped frame completes
   while (_out_head && _phase != phase::dead) {
     std::array<asio::const_buffer, max_iov> bufs;
@@ -346,28 +374,33 @@ void session::flush() {
     if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_writable();
     if (ec) return end(end_reason::io_error);
     _ctx._stats.writes.inc();
-    _ctx._stats.bytes_out.add(written);
-    _ctx._stats.queued_bytes.sub(written);
-    _queued_bytes -= static_cast<std::uint32_t>(written);
-    while (written > 0) {
-      std::size_t left = _out_head->frame.size() - _out_offset;
-      if (written < left) {
-        _out_offset += static_cast<std::uint32_t>(written);
-        break;
-      }
-      written -= left;
-      out_node* done = _out_head;
-      if (std::int64_t stamp = done->frame.stamp(); stamp != 0) {
-        if (now_ns == 0) now_ns = steady_now_ns();
-        _ctx._stats.publish_to_write_us.record(now_ns > stamp ? static_cast<std::uint64_t>(now_ns - stamp) / 1000 : 0);
-      }
-      _out_head = done->next;
-      if (!_out_head) _out_tail = nullptr;
-      _out_offset = 0;
-      _ctx._out_nodes.release(done);
-    }
+    advance(written, now_ns);
   }
   if (!_out_head && _shutdown_after_write && _phase != phase::dead) end(_why);
+}
+
+void session::advance(std::size_t written, std::int64_t& now_ns) {
+  // `written` bytes of the queue are on the wire (or, on TLS, sealed).
+  _ctx._stats.bytes_out.add(written);
+  _ctx._stats.queued_bytes.sub(written);
+  _queued_bytes -= static_cast<std::uint32_t>(written);
+  while (written > 0) {
+    std::size_t left = _out_head->frame.size() - _out_offset;
+    if (written < left) {
+      _out_offset += static_cast<std::uint32_t>(written);
+      break;
+    }
+    written -= left;
+    out_node* done = _out_head;
+    if (std::int64_t stamp = done->frame.stamp(); stamp != 0) {
+      if (now_ns == 0) now_ns = steady_now_ns();  // read once, when the first stamped frame completes
+      _ctx._stats.publish_to_write_us.record(now_ns > stamp ? static_cast<std::uint64_t>(now_ns - stamp) / 1000 : 0);
+    }
+    _out_head = done->next;
+    if (!_out_head) _out_tail = nullptr;
+    _out_offset = 0;
+    _ctx._out_nodes.release(done);
+  }
 }
 
 void session::wait_writable() {
@@ -376,6 +409,11 @@ void session::wait_writable() {
     _writing = false;
     if (_phase == phase::dead) return _ctx.reap_later();
     if (ec) return end(end_reason::io_error);
+    if (_tls_read_wants_write) {
+      _tls_read_wants_write = false;
+      on_readable({});
+      if (_phase == phase::dead || _writing) return;
+    }
     flush();
   });
 }
@@ -397,15 +435,20 @@ void session::end(end_reason why) {
     _ctx._stats.handshaking.dec();
   }
   _ctx._wheel.cancel(*this);
+  _tls_committed = 0;
   drop_unsent();
-  if (_out_head) {  // the partly written head
-    _queued_bytes -= static_cast<std::uint32_t>(_out_head->frame.size() - _out_offset);
-    _ctx._stats.queued_bytes.sub(_out_head->frame.size() - _out_offset);
-    _ctx._out_nodes.release(_out_head);
-    _out_head = _out_tail = nullptr;
+  // What drop_unsent kept (a partly written head, a TLS record's frames).
+  _ctx._stats.queued_bytes.sub(_queued_bytes);
+  _queued_bytes = 0;
+  while (_out_head) {
+    out_node* n = _out_head;
+    _out_head = n->next;
+    _ctx._out_nodes.release(n);
   }
+  _out_tail = nullptr;
   _leftover.reset();
   _message.reset();
+  if (_tls_own || _ssl) end_tls(why);
   boost::system::error_code ignored;
   // Closing cancels the pending waits; their handlers run later with
   // operation_aborted and see the session dead.

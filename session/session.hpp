@@ -22,6 +22,7 @@
 #include "pool/timer_wheel.hpp"
 #include "session/admission.hpp"
 #include "session/http_upgrade.hpp"
+#include "session/tls.hpp"
 #include "session/ws_codec.hpp"
 
 #include <boost/asio/basic_socket_acceptor.hpp>
@@ -81,6 +82,7 @@ enum class end_reason : std::uint8_t {
   no_pong,            // dead peer: silent after a ping
   slow_consumer,      // outbound queue over max_queued_bytes
   close_timeout,      // peer never answered our close frame
+  tls_error,          // TLS handshake or record failure (plain HTTP to the TLS port, bad ClientHello, alert)
   count
 };
 
@@ -110,7 +112,9 @@ struct session_stats {
   counter frames_out;           // frames queued for writing
   counter bytes_out;            // bytes written
   counter bytes_in;             // bytes read
-  counter writes;               // writev calls
+  counter writes;               // writev calls (SSL_write calls on TLS sessions)
+  counter tls_handshakes;       // TLS handshakes completed, full and resumed
+  counter tls_resumed;          // of which resumed from a session ticket
   counter queued_bytes;         // bytes waiting in outbound queues now
   std::array<counter, static_cast<std::size_t>(end_reason::count)> ended;  // by reason
   /// HTTP rejections by the parser's reason label ("origin", "bad_version", ...).
@@ -162,7 +166,8 @@ class session : public boost::intrusive::list_base_hook<>, private timer_node {
  public:
   enum class phase : std::uint8_t { handshake, open, closing, dead };
 
-  session(session_context& ctx, tcp_socket sock);
+  /// `ssl`: the connection's TLS state (owned from now on), or null for plain.
+  session(session_context& ctx, tcp_socket sock, ssl_st* ssl = nullptr);
   ~session();
   session(const session&) = delete;
   session& operator=(const session&) = delete;
@@ -214,6 +219,14 @@ class session : public boost::intrusive::list_base_hook<>, private timer_node {
   void drop_unsent();
   void mark_dirty();
   void flush();
+  void flush_tls();
+  void flush_own();
+  std::size_t gather_record(std::uint8_t* dst) const noexcept;
+  void advance(std::size_t written, std::int64_t& now_ns);
+  bool read_some(std::uint8_t* buf, std::size_t space, std::size_t& n);
+  bool read_records(std::uint8_t* buf, std::size_t space, std::size_t& n);
+  bool tls_established();
+  void end_tls(end_reason why);
   void wait_writable();
   void fail(std::uint16_t code, const char* reason, end_reason why);
   void end(end_reason why);
@@ -230,7 +243,19 @@ class session : public boost::intrusive::list_base_hook<>, private timer_node {
   out_node* _out_tail = nullptr;
   std::uint32_t _out_offset = 0;  // bytes of the head frame already written
   std::uint32_t _queued_bytes = 0;
+  // TLS (session_tls.cpp): OpenSSL's connection while it handshakes (and
+  // for good on TLS 1.2), or, once a TLS 1.3 connection is handed off
+  // (_tls_own), our record layer's keys. Both null: plain ws.
+  struct tls_own;
+  union {
+    ssl_st* _ssl = nullptr;
+    tls_own* _own;
+  };
   ws::decoder_state _decoder;
+  // TLS: plaintext bytes from the head (past _out_offset) that OpenSSL has
+  // taken in a record not yet on the wire; they must stay queued (the retry
+  // passes them again) even when the rest is dropped. At most max_record.
+  std::uint16_t _tls_committed = 0;
   phase _phase = phase::handshake;
   end_reason _why = end_reason::server_closed;  // recorded when a close starts, counted at the end
   bool _opened = false;        // on_open was called (so on_close will be)
@@ -242,6 +267,10 @@ class session : public boost::intrusive::list_base_hook<>, private timer_node {
   bool _close_sent = false;
   bool _established = false;   // counted out of session_stats::connecting
   bool _shutdown_after_write = false;
+  bool _tls_read_wants_write = false;  // SSL_read needs the socket writable (handshake flight)
+  bool _tls_write_wants_read = false;  // SSL_write needs the socket readable
+  bool _tls_up = false;                // the TLS handshake completed (counted)
+  bool _tls_own = false;               // _own is set, not _ssl
 };
 
 /// A shard's sessions and everything they share: pools, the timer wheel,
@@ -266,6 +295,10 @@ class session_context {
   /// New admission limits (a config reload); established_on_open stays as
   /// the session options say.
   void set_admission(const admission_options& o) noexcept { _admission = admission_gate(o); }
+  /// TLS for the connections accepted from now on (null: plain). Open
+  /// connections keep the context they started with (a reload swaps it).
+  void set_tls(std::shared_ptr<const tls::context> t) noexcept { _tls = std::move(t); }
+  bool tls() const noexcept { return _tls != nullptr; }
 
   std::size_t live() const noexcept { return _sessions.live(); }
   const session_stats& stats() const noexcept { return _stats; }
@@ -313,6 +346,10 @@ class session_context {
   std::chrono::steady_clock::time_point _drain_end{};
   std::uint64_t _drain_left = 0;  // open sessions the drain has still to close
   double _drain_credit = 0;       // of a session, carried to the next tick
+  std::shared_ptr<const tls::context> _tls;
+  // One set per shard, made at the first TLS session: a record's plaintext
+  // gathered from a queue, records sealed for one write, records read.
+  std::unique_ptr<std::uint8_t[]> _tls_plain, _tls_out, _tls_in;
   std::size_t _scratch_size;
   std::unique_ptr<std::uint8_t[]> _scratch;  // one per shard: where every read lands
 };

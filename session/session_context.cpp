@@ -42,7 +42,15 @@ session_context::~session_context() {
 
 void session_context::accept(tcp_socket sock) {
   if (_closing_all || _draining) return;
-  session* s = _sessions.acquire(*this, std::move(sock));
+  ssl_st* ssl = nullptr;
+  if (_tls) {
+    ssl = _tls->accept(sock.native_handle());
+    if (!ssl) {  // out of memory: the socket closes as it goes out of scope
+      _stats.ended[static_cast<std::size_t>(end_reason::tls_error)].inc();
+      return;
+    }
+  }
+  session* s = _sessions.acquire(*this, std::move(sock), ssl);
   _live.push_back(*s);
   _stats.handshaking.inc();
   s->start();

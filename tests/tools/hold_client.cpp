@@ -22,10 +22,16 @@
 // server-side to "personal:#u<base+i>"; "connected" means all connect
 // replies arrived. Protocol pings ({}) are answered.
 //
+// With --tls 1, each connection is TLS (wss): the handshake comes first
+// (no certificate check: this measures the server, it is not a client to
+// trust), then everything above runs inside it.
+//
 // usage: hold_client HOST PORT COUNT SOURCE_IP [--timeout S] [--inflight K] [--ws 1] [--poke R]
-//                    [--cf SECRET] [--user-base N]
+//                    [--cf SECRET] [--user-base N] [--tls 1]
 
 #include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -48,7 +54,34 @@
 
 namespace {
 
-enum class state : unsigned char { idle, connecting, upgrading, cf_connecting, open, closed };
+enum class state : unsigned char { idle, connecting, tls_handshaking, upgrading, cf_connecting, open, closed };
+
+// One connection's byte stream: the socket, or TLS over it.
+std::vector<SSL*> ssls;
+ssize_t io_read(int fd, std::size_t idx, void* buf, std::size_t n) {
+  SSL* ssl = ssls.empty() ? nullptr : ssls[idx];
+  if (!ssl) return ::read(fd, buf, n);
+  std::size_t got = 0;
+  if (SSL_read_ex(ssl, buf, n, &got) == 1) return static_cast<ssize_t>(got);
+  int e = SSL_get_error(ssl, 0);
+  ERR_clear_error();
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (e == SSL_ERROR_ZERO_RETURN) return 0;
+  errno = errno ? errno : ECONNRESET;
+  return -1;
+}
+ssize_t io_write(int fd, std::size_t idx, const void* buf, std::size_t n) {
+  SSL* ssl = ssls.empty() ? nullptr : ssls[idx];
+  if (!ssl) return ::write(fd, buf, n);
+  std::size_t put = 0;
+  if (SSL_write_ex(ssl, buf, n, &put) == 1) return static_cast<ssize_t>(put);
+  ERR_clear_error();
+  errno = EAGAIN;
+  return -1;
+}
 
 // An HS256 connection JWT for `user`, subscribed server-side to its
 // personal channel "personal:#<user>", as a masked client text frame (the
@@ -63,7 +96,7 @@ std::string connect_frame(const std::string& secret, const std::string& user) {
 // Answers every complete server ping in buf with a masked pong. Server
 // control frames are small and arrive whole on loopback; anything else
 // (data, partial frames) is ignored: this client only holds connections.
-bool answer_pings(int fd, const unsigned char* buf, ssize_t n) {
+bool answer_pings(int fd, std::size_t idx, const unsigned char* buf, ssize_t n) {
   ssize_t i = 0;
   while (i + 2 <= n) {
     unsigned op = buf[i] & 0x0f;
@@ -74,7 +107,7 @@ bool answer_pings(int fd, const unsigned char* buf, ssize_t n) {
     if (op == 0x1 && len == 2 && buf[i + 2] == '{' && buf[i + 3] == '}') {
       // Centrifuge protocol ping: answer {} (masked, zero key).
       static const unsigned char pong[] = {0x81, 0x82, 0, 0, 0, 0, '{', '}'};
-      (void)::write(fd, pong, sizeof(pong));
+      (void)io_write(fd, idx, pong, sizeof(pong));
     }
     if (op == 0x9) {
       unsigned char out[2 + 4 + 125];
@@ -82,7 +115,7 @@ bool answer_pings(int fd, const unsigned char* buf, ssize_t n) {
       out[1] = static_cast<unsigned char>(0x80 | len);
       out[2] = out[3] = out[4] = out[5] = 0;  // zero mask key: payload unchanged
       std::memcpy(out + 6, buf + i + 2, len);
-      (void)::write(fd, out, 6 + len);
+      (void)io_write(fd, idx, out, 6 + len);
     }
     i += 2 + static_cast<ssize_t>(len);
   }
@@ -113,6 +146,7 @@ int main(int argc, char** argv) {
   std::string cf_secret;  // --cf SECRET: Centrifuge connect with a personal channel after the upgrade
   long user_base = 0;
   long long echo_bytes = 0;  // bytes of echoes received in the current poke round
+  bool use_tls = false;
   for (int i = 5; i + 1 < argc; i += 2) {
     std::string f = argv[i];
     if (f == "--timeout") timeout_s = std::atoi(argv[i + 1]);
@@ -121,6 +155,7 @@ int main(int argc, char** argv) {
     else if (f == "--poke") poke_rounds = std::atoi(argv[i + 1]);
     else if (f == "--cf") cf_secret = argv[i + 1];
     else if (f == "--user-base") user_base = std::atol(argv[i + 1]);
+    else if (f == "--tls") use_tls = std::atoi(argv[i + 1]) != 0;
   }
   std::string upgrade = std::string("GET /connection/websocket HTTP/1.1\r\nHost: ") + host + ":" + std::to_string(port) +
                         "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -139,6 +174,13 @@ int main(int argc, char** argv) {
   src.sin_family = AF_INET;
   if (inet_pton(AF_INET, source, &src.sin_addr) != 1) return fail("bad source");
 
+  SSL_CTX* tls_ctx = nullptr;
+  if (use_tls) {
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, nullptr);
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_RELEASE_BUFFERS);  // 19,000 clients in one process
+    ssls.assign(static_cast<std::size_t>(count), nullptr);
+  }
   int ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) return fail("epoll_create1");
 
@@ -149,6 +191,24 @@ int main(int argc, char** argv) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   std::vector<epoll_event> events(1024);
   char buf[4096];
+
+  // TCP (or TLS) is up: send the upgrade and stay "in flight" until the
+  // 101 arrives, or, without --ws, count the connection open.
+  auto transport_ready = [&](int fd, std::size_t idx) {
+    if (!ws) {
+      st[idx] = state::open;
+      --inflight;
+      ++open;
+      return true;
+    }
+    if (io_write(fd, idx, upgrade.data(), upgrade.size()) != static_cast<ssize_t>(upgrade.size())) {
+      std::printf("failed 1 upgrade write: %s\n", std::strerror(errno));
+      std::fflush(stdout);
+      return false;
+    }
+    st[idx] = state::upgrading;
+    return true;
+  };
 
   while (true) {
     // Keep at most inflight_max handshakes under way: a burst of 10k SYNs
@@ -182,13 +242,13 @@ int main(int argc, char** argv) {
         // One masked 1-byte text frame per connection; the echo is 3 bytes.
         static const unsigned char frame[] = {0x81, 0x81, 0, 0, 0, 0, 'x'};
         echo_bytes = 0;
-        for (int k = 0; k < count; ++k) (void)::write(fds[static_cast<size_t>(k)], frame, sizeof(frame));
+        for (int k = 0; k < count; ++k) (void)io_write(fds[static_cast<size_t>(k)], static_cast<size_t>(k), frame, sizeof(frame));
         while (echo_bytes < 3LL * count && std::chrono::steady_clock::now() < deadline) {
           int m = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 200);
           for (int j = 0; j < m; ++j) {
-            int pfd = fds[events[static_cast<size_t>(j)].data.u32];
-            ssize_t r = ::read(pfd, buf, sizeof(buf));
-            if (r > 0) echo_bytes += r;
+            auto pidx = events[static_cast<size_t>(j)].data.u32;
+            ssize_t r;
+            while ((r = io_read(fds[pidx], pidx, buf, sizeof(buf))) > 0) echo_bytes += r;
           }
         }
       }
@@ -221,31 +281,42 @@ int main(int argc, char** argv) {
           std::fflush(stdout);
           return 1;
         }
-        if (ws) {
-          // Send the upgrade; stay "in flight" until the 101 arrives.
-          if (::write(fd, upgrade.data(), upgrade.size()) != static_cast<ssize_t>(upgrade.size())) {
-            std::printf("failed 1 upgrade write: %s\n", std::strerror(errno));
-            std::fflush(stdout);
-            return 1;
-          }
-          st[idx] = state::upgrading;
-        } else {
-          st[idx] = state::open;
-          --inflight;
-          ++open;
+        if (tls_ctx) {
+          ssls[idx] = SSL_new(tls_ctx);
+          SSL_set_fd(ssls[idx], fd);
+          SSL_set_connect_state(ssls[idx]);
+          st[idx] = state::tls_handshaking;
+        } else if (!transport_ready(fd, idx)) {
+          return 1;
         }
         epoll_event ev{};
         ev.events = EPOLLIN | EPOLLRDHUP;
         ev.data.u32 = idx;
         epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
-        if (!(e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))) continue;
+        if (!(e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && st[idx] != state::tls_handshaking) continue;
+      }
+      if (st[idx] == state::tls_handshaking) {
+        // The ClientHello goes out on the first call; loopback takes every
+        // flight whole, so only readability is waited for.
+        int rc = SSL_do_handshake(ssls[idx]);
+        if (rc != 1) {
+          int err = SSL_get_error(ssls[idx], rc);
+          if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) continue;
+          char why[256];
+          ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+          std::printf("failed 1 tls handshake: %s\n", why);
+          std::fflush(stdout);
+          return 1;
+        }
+        if (!transport_ready(fd, idx)) return 1;
+        continue;
       }
       if (st[idx] == state::upgrading && (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
         // The 101 answer is small and arrives whole on loopback.
-        ssize_t r = ::read(fd, buf, sizeof(buf));
+        ssize_t r = io_read(fd, idx, buf, sizeof(buf));
         if (r > 12 && std::memcmp(buf, "HTTP/1.1 101", 12) == 0 && !cf_secret.empty()) {
           std::string f = connect_frame(cf_secret, "u" + std::to_string(user_base + idx));
-          if (::write(fd, f.data(), f.size()) != static_cast<ssize_t>(f.size())) {
+          if (io_write(fd, idx, f.data(), f.size()) != static_cast<ssize_t>(f.size())) {
             std::printf("failed 1 connect write\n");
             std::fflush(stdout);
             return 1;
@@ -265,7 +336,7 @@ int main(int argc, char** argv) {
         return 1;
       }
       if (st[idx] == state::cf_connecting && (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
-        ssize_t r = ::read(fd, buf, sizeof(buf));
+        ssize_t r = io_read(fd, idx, buf, sizeof(buf));
         if (r < 0 && errno == EAGAIN) continue;
         if (r > 0 && std::string_view(buf, static_cast<std::size_t>(r)).find("\"connect\":{") != std::string_view::npos) {
           st[idx] = state::open;
@@ -278,9 +349,9 @@ int main(int argc, char** argv) {
         return 1;
       }
       if (st[idx] == state::open && (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
-        ssize_t r = ::read(fd, buf, sizeof(buf));
+        ssize_t r = io_read(fd, idx, buf, sizeof(buf));
         if (ws && r > 0) {
-          answer_pings(fd, reinterpret_cast<unsigned char*>(buf), r);
+          answer_pings(fd, idx, reinterpret_cast<unsigned char*>(buf), r);
           continue;
         }
         if (r == 0 || (r < 0 && errno != EAGAIN)) {
