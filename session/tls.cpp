@@ -176,7 +176,11 @@ std::shared_ptr<const context> context::load(const options& o) {
     throw error(fmt::format("tls_cert '{}': {}", o.cert_file, openssl_reason()));
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    throw error(fmt::format("tls_key '{}': {}", o.key_file, openssl_reason()));
+    std::string why = openssl_reason();
+    if (why == "key values mismatch") {
+      throw error(fmt::format("tls_key '{}' does not match tls_cert '{}' (key values mismatch)", o.key_file, o.cert_file));
+    }
+    throw error(fmt::format("tls_key '{}': {}", o.key_file, why));
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
     throw error(fmt::format("tls_key '{}' does not match tls_cert '{}': {}", o.key_file, o.cert_file, openssl_reason()));

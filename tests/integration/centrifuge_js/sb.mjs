@@ -256,8 +256,8 @@ export function closeAll(clients) {
 // frame into newline-separated JSON objects; answers the server's `{}` ping
 // with `{}` when autoPong is set.
 export class RawClient {
-  constructor(url, { autoPong = true } = {}) {
-    this.ws = new WebSocket(url, { perMessageDeflate: false });
+  constructor(url, { autoPong = true, wsOptions = {} } = {}) {
+    this.ws = new WebSocket(url, { perMessageDeflate: false, ...wsOptions });
     this.autoPong = autoPong;
     this.frames = [];    // raw text of each frame
     this.msgs = [];      // parsed objects, in arrival order
