@@ -27,5 +27,11 @@ $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_server_api.cpp gateway/ser
 $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_redis_codec.cpp routing/redis_codec.cpp -o $out/fuzz_redis_codec
 $CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_proxy_reply.cpp gateway/proxy.cpp gateway/http_pool.cpp \
   session/json_writer.cpp session/protocol.cpp $out/asio_impl.o -lsimdjson -lfmt -lpthread -lssl -lcrypto -o $out/fuzz_proxy_reply
+# The TLS-to-WebSocket glue in a real session: sessions, their TLS, the
+# frame codec and upgrade parser all instrumented.
+$CXX "${common[@]}" -fsanitize=fuzzer tests/fuzz/fuzz_tls_session.cpp session/session.cpp session/session_context.cpp \
+  session/session_tls.cpp session/tls.cpp session/tls_record.cpp session/ws_codec.cpp session/http_upgrade.cpp \
+  session/admission.cpp pool/frame_buffer.cpp pool/timer_wheel.cpp $out/asio_impl.o \
+  -lsimdjson -lfmt -lpthread -lssl -lcrypto -o $out/fuzz_tls_session
 echo "built: $out/fuzz_ws_decoder $out/fuzz_http_upgrade $out/fuzz_jwt $out/fuzz_centrifuge_json $out/fuzz_server_api" \
-  "$out/fuzz_redis_codec $out/fuzz_proxy_reply"
+  "$out/fuzz_redis_codec $out/fuzz_proxy_reply $out/fuzz_tls_session"
