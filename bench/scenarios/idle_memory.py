@@ -33,12 +33,12 @@ SECRET = "bench-secret"
 CONFIG = "/tmp/sb_idle_memory.toml"
 with open(CONFIG, "w") as f:
     f.write(os.environ.get("SB_EXTRA_CONFIG", "").replace(";", "\n") + "\n")
+    if os.environ.get("SB_TLS_CERT"):
+        f.write(f'tls = true\ntls_cert = "{os.environ["SB_TLS_CERT"]}"\ntls_key = "{os.environ["SB_TLS_KEY"]}"\n')
     f.write(f'token_hmac_secret_key = "{SECRET}"\n[[namespaces]]\nname = "personal"\n'
             'allow_user_limited_channels = true\n')
 CLIENT_EXTRA = ["--cf", SECRET] if MODE == "centrifuge" else []
 if os.environ.get("SB_TLS_CERT"):
-    with open(CONFIG, "a") as f:
-        f.write(f'tls = true\ntls_cert = "{os.environ["SB_TLS_CERT"]}"\ntls_key = "{os.environ["SB_TLS_KEY"]}"\n')
     CLIENT_EXTRA += ["--tls", "1"]
 
 
@@ -100,9 +100,9 @@ try:
         time.sleep(0.2)
     s = stats(ops_port)
     # Let the upgrade answers drain and the queues empty; with TLS, also let
-  # jemalloc return the handshakes' transient memory (its dirty pages
-  # decay over ~10 s), so what is left is what idle sessions hold.
-  time.sleep(12 if os.environ.get("SB_TLS_CERT") else 2)
+    # jemalloc return the handshakes' transient memory (its dirty pages
+    # decay over ~10 s), so what is left is what idle sessions hold.
+    time.sleep(12 if os.environ.get("SB_TLS_CERT") else 2)
     rss1, slab1 = rss_kib(gw.pid), slab_kib()
     per_conn = (rss1 - rss0) * 1024 / N
     slab_per = (slab1 - slab0) * 1024 / N

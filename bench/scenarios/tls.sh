@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # TLS on the client listener (issue 15, part 1), on this machine with the
 # load generators beside the gateway:
-#  1. full handshakes per second on SHARDS shards (ECDSA P-256 certificate):
-#     TLS 1.3 and TLS 1.2, bench/tls_handshake with INFLIGHT connections at
-#     once for SECONDS each, and the gateway's CPU per handshake;
+#  1. wss sessions opened per second (a full handshake, no resumption, and
+#     the WebSocket upgrade) on SHARDS shards with an ECDSA P-256
+#     certificate, INFLIGHT at once for SECONDS_EACH: from Bun (BoringSSL,
+#     bench/peers/tls_churn.js) and from bench/tls_handshake (OpenSSL 3.0,
+#     TLS 1.3 and 1.2); the gateway's CPU per session; and OpenSSL's own
+#     cost per handshake without sockets (bench/tls_floor), the floor;
 #  2. user-space bytes per idle session at N connections (centrifuge mode,
 #     personal channel): plain ws, then wss (bench/scenarios/idle_memory.py).
 #
@@ -37,23 +40,38 @@ EOF
 
 port=$(free_port)
 ops=$(free_port)
-"$BIN/switchboard" --config "$work/sb.toml" --shards "$SHARDS" --listen "127.0.0.1:$port" \
+"$BIN/switchboard" --mode echo --config "$work/sb.toml" --shards "$SHARDS" --listen "127.0.0.1:$port" \
   --ops-listen "127.0.0.1:$ops" > "$work/gw.log" 2>&1 &
 gw_pid=$!
 wait_listening "$work/gw.log" "$gw_pid" || { cat "$work/gw.log"; exit 1; }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tick=$(getconf CLK_TCK)
-echo "== handshakes/s: $SHARDS shards, ECDSA P-256, $INFLIGHT at once, ${SECONDS_EACH}s each (generator beside the gateway)"
-for v in 1.3 1.2; do
+BUN=bench/peers/node_modules/.bin/bun
+if [[ ! -x $BUN ]]; then
+  (cd bench/peers && timeout 600 npm ci --no-audit --no-fund >/dev/null)
+fi
+# run_gen NAME CMD...: one generator run; prints its JSON line and the
+# gateway's CPU per wss session opened (TLS handshake + upgrade).
+run_gen() {
+  local name="$1" out c0 c1 hs
+  shift
   c0=$(cpu_ticks "$gw_pid")
-  out=$("$BIN/tls_handshake" 127.0.0.1 "$port" --seconds "$SECONDS_EACH" --warmup 0 --inflight "$INFLIGHT" --tls "$v")
+  out=$("$@")
   c1=$(cpu_ticks "$gw_pid")
   hs=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['handshakes'])" "$out")
   echo "$out"
   python3 -c "import sys; c, h, t = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]); \
-print(f'TLS {sys.argv[4]}: gateway CPU {c / t:.2f} s for {h} handshakes: {c / t * 1e6 / max(h, 1):.0f} us per handshake')" \
-    "$((c1 - c0))" "$hs" "$tick" "$v"
+print(f'{sys.argv[4]}: gateway CPU {c / t:.2f} s for {h} sessions: {c / t * 1e6 / max(h, 1):.0f} us per full handshake + upgrade')" \
+    "$((c1 - c0))" "$hs" "$tick" "$name"
+}
+echo "== OpenSSL's own cost per TLS 1.3 handshake here (no sockets, one thread)"
+"$BIN/tls_floor" "$work/cert.pem" "$work/key.pem" 2000
+echo "== wss sessions opened/s (full handshake + upgrade): $SHARDS shards, ECDSA P-256, $INFLIGHT at once, ${SECONDS_EACH}s each, the generator beside the gateway"
+run_gen "TLS 1.3, Bun (BoringSSL) generator" "$BUN" bench/peers/tls_churn.js "$port" "$SECONDS_EACH" "$INFLIGHT"
+for v in 1.3 1.2; do
+  run_gen "TLS $v, OpenSSL 3.0 generator" "$BIN/tls_handshake" 127.0.0.1 "$port" --seconds "$SECONDS_EACH" --warmup 0 \
+    --inflight "$INFLIGHT" --tls "$v"
 done
 stop_pid "$gw_pid"
 gw_pid=""
