@@ -5,7 +5,9 @@ http.server on 127.0.0.1 (so the gateway is configured with
 allowed_origins = ["http://127.0.0.1:*"]); the page does the exchange (text
 and binary of 0, 125, 126, 65,535, 65,536 bytes, close 4000) and POSTs its
 result to /result. The test waits (bounded) for that POST, then kills the
-Chromium process group it started. No Chromium → FAIL, not skip
+Chromium process group it started. The same exchange runs a second time over
+wss (tls = true, a self-signed P-256 certificate that Chromium is told to
+accept with --ignore-certificate-errors). No Chromium → FAIL, not skip
 (ops/install-deps installs it).
 """
 import http.server
@@ -48,7 +50,7 @@ def serve(results):
     return server
 
 
-def test_chromium_websocket_echo():
+def run_echo(tls):
     check(shutil.which(CHROMIUM) is not None, f"{CHROMIUM} not found: run ops/install-deps (package chromium)")
     results = queue.Queue()
     server = serve(results)
@@ -56,15 +58,21 @@ def test_chromium_websocket_echo():
         cfg = os.path.join(tmp, "switchboard.toml")
         with open(cfg, "w") as f:
             f.write('allowed_origins = ["http://127.0.0.1:*"]\n')
+            if tls:
+                cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+                subprocess.run(["/usr/bin/python3", os.path.join(HERE, "centrifuge_js", "make_cert.py"), cert, key,
+                                "localhost"], check=True, timeout=60)
+                f.write(f'tls = true\ntls_cert = "{cert}"\ntls_key = "{key}"\n')
         profile = os.path.join(tmp, "profile")
         with Gateway("--mode", "echo", "--shards", "2", "--config", cfg) as gw:
-            ws_url = f"ws://127.0.0.1:{gw.client_port}/connection/websocket"
+            ws_url = f"{'wss' if tls else 'ws'}://127.0.0.1:{gw.client_port}/connection/websocket"
             page = f"http://127.0.0.1:{server.server_address[1]}/interop.html?ws={urllib.parse.quote(ws_url, safe='')}"
             log = open(os.path.join(tmp, "chromium.log"), "w+")
             browser = subprocess.Popen(
                 [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", page],
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+                 *(["--ignore-certificate-errors"] if tls else []), page],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             try:
                 try:
@@ -92,9 +100,20 @@ def test_chromium_websocket_echo():
                                 timeout=30)
             upgrades = sum(s["upgrades"] for s in stats["per_shard"])
             check(upgrades == 1, f"upgrades {upgrades}, expected 1")
+            if tls:
+                handshakes = sum(s["tls_handshakes"] for s in stats["per_shard"])
+                check(handshakes >= 1, f"tls_handshakes {handshakes}")
             code = gw.terminate()
             check(code == 0, f"gateway exit code {code}")
 
 
+def test_chromium_websocket_echo():
+    run_echo(tls=False)
+
+
+def test_chromium_websocket_echo_over_tls():
+    run_echo(tls=True)
+
+
 if __name__ == "__main__":
-    run_tests([test_chromium_websocket_echo])
+    run_tests([test_chromium_websocket_echo, test_chromium_websocket_echo_over_tls])
