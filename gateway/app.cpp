@@ -309,8 +309,13 @@ int run_gateway(const config& cfg, std::function<config()> reparse) {
   std::vector<centrifuge_handler*> handlers(cfg.shards, nullptr);
   // TLS: the certificate is checked now (a bad one stops the start).
   std::shared_ptr<const tls::context> tls_ctx = make_tls_context(cfg);
-  if (tls_ctx) log::info("TLS on the client listener (wss): {}", tls_ctx->summary());
-  shard_services services{&shard_mesh, &sess_opts, &proto_opts, &routers, &handlers, &engines, tls_ctx};
+  if (cfg.tls) log::info("TLS on the client listener (wss): {}", tls_ctx->summary());
+  if (cfg.ops_tls) {
+    ops_server.set_tls(tls_ctx->native());
+    log::info("TLS on the ops listener (https): {}", tls_ctx->summary());
+  }
+  shard_services services{&shard_mesh, &sess_opts, &proto_opts, &routers, &handlers, &engines,
+                          cfg.tls ? tls_ctx : nullptr};
   const auto started_at = std::chrono::steady_clock::now();
   // This process's id in `info` (Centrifugo's node uid): random per start.
   const std::string uid_hex = fmt::format("{:08x}{:08x}", std::random_device{}(), std::random_device{}());
@@ -335,7 +340,8 @@ int run_gateway(const config& cfg, std::function<config()> reparse) {
   server_api api({&live_cfg, &shard_mesh, &routers, &handlers, &api_rules, node_info, &main_ctx, bus.get()});
   api_ptr = &api;
   // SIGHUP: read the config again (gateway/reload.hpp).
-  config_reloader reloader({&main_ctx, &shards, &live_cfg, &api_rules, std::move(reparse), engines.redis});
+  config_reloader reloader({&main_ctx, &shards, &live_cfg, &api_rules, std::move(reparse), engines.redis,
+                            [&ops_server](const tls::context& t) { ops_server.set_tls(t.native()); }});
   if (cfg.api_key == "switchboard-dev-api-key-change-me") {
     log::warn("api_key is the development key from ops/switchboard.toml: replace it before exposing the ops port");
   }

@@ -3,4 +3,5 @@
 // sb_asio). Every other file includes only declarations, which keeps the
 // build quick on 2 cores.
 #include <boost/asio/impl/src.hpp>
+#include <boost/asio/ssl/impl/src.hpp>
 #include <boost/beast/src.hpp>

@@ -409,6 +409,8 @@ void load_config_file(const std::string& path, config& cfg) {
       cfg.shutdown_drain_period_ms = get_duration(node, key);
     } else if (key == "tls") {
       cfg.tls = get_bool(node, key);
+    } else if (key == "ops_tls") {
+      cfg.ops_tls = get_bool(node, key);
     } else if (key == "tls_cert") {
       cfg.tls_cert = get_string(node, key);
     } else if (key == "tls_key") {
@@ -439,8 +441,9 @@ void load_config_file(const std::string& path, config& cfg) {
     }
   }
   finish_rate_limits(cfg);
-  if (cfg.tls && (cfg.tls_cert.empty() || cfg.tls_key.empty())) {
-    throw config_error(fmt::format("config file {}: tls = true needs tls_cert and tls_key (PEM files)", path));
+  if ((cfg.tls || cfg.ops_tls) && (cfg.tls_cert.empty() || cfg.tls_key.empty())) {
+    throw config_error(fmt::format("config file {}: {} = true needs tls_cert and tls_key (PEM files)", path,
+                                   cfg.tls ? "tls" : "ops_tls"));
   }
   auto check_proxy_flags = [&](const routing::channel_options& o, const std::string& where) {
     if (o.proxy_subscribe && !cfg.proxy.enabled(proxy_kind::subscribe)) {

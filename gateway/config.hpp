@@ -66,6 +66,7 @@ struct config {
   std::string tls_key;                     // PEM file: private key
   std::string tls_min_version = "1.2";     // "1.2" or "1.3"
   std::string tls_ciphers;                 // TLS 1.2 ciphers (OpenSSL syntax); empty: ECDHE + AEAD only
+  bool ops_tls = false;                    // HTTPS on the ops/API listener, with the same certificate
   bool private_fd_tables = true;           // false only for ThreadSanitizer runs (see --help)
   std::string log_level = "info";          // debug, info, warn, error (reloaded on SIGHUP)
 

@@ -44,7 +44,7 @@ protocol_options make_protocol_options(const config& cfg, std::shared_ptr<const 
 }
 
 std::shared_ptr<const tls::context> make_tls_context(const config& cfg) {
-  if (!cfg.tls) return nullptr;
+  if (!cfg.tls && !cfg.ops_tls) return nullptr;
   try {
     return tls::context::load({cfg.tls_cert, cfg.tls_key, cfg.tls_min_version, cfg.tls_ciphers});
   } catch (const tls::error& e) {
@@ -68,6 +68,7 @@ std::vector<std::string> restart_only_changes(const config& was, const config& n
   };
   check("listen", was.listen.str() == now.listen.str());
   check("tls", was.tls == now.tls);
+  check("ops_tls", was.ops_tls == now.ops_tls);
   check("ops_listen", was.ops_listen.str() == now.ops_listen.str());
   check("shards", was.shards == now.shards);
   check("mode", was.mode == now.mode);
@@ -128,7 +129,8 @@ bool config_reloader::reload(std::string_view why) {
     verifier = make_verifier(next);
     // The certificate is read again even when its path did not change:
     // a renewal replaces the file's contents. `tls` itself is restart-only.
-    if (_w.live->tls && next.tls) tls = make_tls_context(next);
+    const bool was_tls = _w.live->tls || _w.live->ops_tls;
+    if (was_tls && (next.tls || next.ops_tls)) tls = make_tls_context(next);
   } catch (const std::exception& e) {
     ++_rejected;
     _last_error = e.what();
@@ -145,8 +147,9 @@ bool config_reloader::reload(std::string_view why) {
   r->generation = ++_generation;
   r->protocol = make_protocol_options(next, std::move(verifier), _w.redis);
   r->admission = make_admission_options(next);
-  r->tls = std::move(tls);
-  if (r->tls) log::info("config reload ({}): TLS certificate {}", why, r->tls->summary());
+  if (tls) log::info("config reload ({}): TLS certificate {}", why, tls->summary());
+  if (tls && _w.live->ops_tls && _w.ops_tls) _w.ops_tls(*tls);
+  if (_w.live->tls) r->tls = std::move(tls);
   std::shared_ptr<const reloadable> snapshot = std::move(r);
   for (auto& s : *_w.shards) s->reload(snapshot);
   // The main thread's own readers: the server API's key and channel rules.

@@ -71,6 +71,8 @@ class config_reloader {
     routing::channel_rules* api_rules = nullptr;  // the server API's rules (main thread)
     std::function<config()> reparse;              // reads the file and command line again; throws config_error
     bool redis = false;
+    // With ops_tls: hands the ops listener a reloaded certificate.
+    std::function<void(const tls::context&)> ops_tls;
   };
 
   /// Main thread. Listens for SIGHUP from now on; generation 1 is the

@@ -8,6 +8,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/ssl.h>
 
 #include <system_error>
 
@@ -17,25 +19,50 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-// One keep-alive connection. shared_ptr is fine here: the ops port sees a
-// handful of connections, and Beast's async ops want a stable owner.
-struct http_server::connection : std::enable_shared_from_this<connection> {
-  connection(http_server& srv, asio::ip::tcp::socket sock) : server(srv), stream(std::move(sock)) {}
+struct http_server::connection_base {
+  virtual ~connection_base() = default;
+  virtual void close() = 0;
+};
 
-  void start() { read_next(); }
+namespace {
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+constexpr std::uint32_t tls_handshake_timeout_s = 10;
+}  // namespace
+
+// One keep-alive connection, plain or TLS (Stream). shared_ptr is fine
+// here: the ops port sees a handful of connections, and Beast's async ops
+// want a stable owner.
+template <class Stream>
+struct http_server::connection : connection_base, std::enable_shared_from_this<connection<Stream>> {
+  connection(http_server& srv, asio::ip::tcp::socket sock) : server(srv), stream(std::move(sock)) {}
+  connection(http_server& srv, asio::ip::tcp::socket sock, std::shared_ptr<asio::ssl::context> tls)
+      : server(srv), ctx(std::move(tls)), stream(std::move(sock), *ctx) {}
+
+  void start() {
+    if constexpr (std::is_same_v<Stream, tls_stream>) {
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(tls_handshake_timeout_s));
+      stream.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+        if (ec) return self->close();  // plain HTTP to the TLS port, garbage, a timeout
+        self->read_next();
+      });
+    } else {
+      read_next();
+    }
+  }
 
   void read_next() {
     parser.emplace();
     parser->body_limit(server._opts.max_body);
     parser->header_limit(16 * 1024);
     buffer.clear();  // keep-alive clients send one request at a time here
-    stream.expires_after(std::chrono::seconds(server._opts.idle_timeout_s));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(server._opts.idle_timeout_s));
     http::async_read(stream, buffer, *parser,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted || ec == beast::error::timeout) {
+    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted || ec == beast::error::timeout ||
+        ec.category() == asio::error::get_ssl_category() || ec == asio::ssl::error::stream_truncated) {
       return close();
     }
     http_response res;
@@ -67,7 +94,7 @@ struct http_server::connection : std::enable_shared_from_this<connection> {
       };
       if (auto* async = server.find_prefix_route(hr.path)) {
         // Answered later, once: the reply keeps the connection alive.
-        (*async)(hr, [self = shared_from_this(), keep_alive, version](http_response r) {
+        (*async)(hr, [self = this->shared_from_this(), keep_alive, version](http_response r) {
           self->write(std::move(r), keep_alive, version);
         });
         return;
@@ -85,20 +112,22 @@ struct http_server::connection : std::enable_shared_from_this<connection> {
     msg->keep_alive(keep_alive);
     msg->body() = std::move(res.body);
     msg->prepare_payload();
-    http::async_write(stream, *msg, [self = shared_from_this(), msg, keep_alive](beast::error_code ec, std::size_t) {
+    http::async_write(stream, *msg, [self = this->shared_from_this(), msg, keep_alive](beast::error_code ec, std::size_t) {
       if (ec || !keep_alive || self->server._stopped) return self->close();
       self->read_next();
     });
   }
 
-  void close() {
+  void close() override {
     beast::error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    stream.close();
+    auto& tcp = beast::get_lowest_layer(stream);
+    tcp.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    tcp.close();
   }
 
   http_server& server;
-  beast::tcp_stream stream;
+  std::shared_ptr<asio::ssl::context> ctx;  // TLS: the certificate this connection started with
+  Stream stream;
   beast::flat_buffer buffer;
   std::optional<http::request_parser<http::string_body>> parser;
 };
@@ -139,11 +168,19 @@ void http_server::do_accept() {
   _acceptor.async_accept([this](beast::error_code ec, asio::ip::tcp::socket sock) {
     if (ec == asio::error::operation_aborted || _stopped) return;
     if (!ec) {
-      auto c = std::make_shared<connection>(*this, std::move(sock));
+      std::shared_ptr<connection_base> c;
+      if (_tls) {
+        auto t = std::make_shared<connection<tls_stream>>(*this, std::move(sock), _tls);
+        t->start();
+        c = t;
+      } else {
+        auto p = std::make_shared<connection<beast::tcp_stream>>(*this, std::move(sock));
+        p->start();
+        c = p;
+      }
       // Forget connections that are gone so the list stays as small as the live set.
-      std::erase_if(_conns, [](const std::weak_ptr<connection>& w) { return w.expired(); });
+      std::erase_if(_conns, [](const std::weak_ptr<connection_base>& w) { return w.expired(); });
       _conns.push_back(c);
-      c->start();
     }
     do_accept();
   });
@@ -157,6 +194,15 @@ void http_server::dispatch(const http_request& req, http_response& res) {
     return;
   }
   it->second(req, res);
+}
+
+void http_server::set_tls(ssl_ctx_st* ctx) {
+  if (!ctx) {
+    _tls.reset();
+    return;
+  }
+  SSL_CTX_up_ref(ctx);  // asio's context frees its handle
+  _tls = std::make_shared<asio::ssl::context>(ctx);
 }
 
 void http_server::stop() {

@@ -17,6 +17,11 @@
 #include <utility>
 #include <vector>
 
+struct ssl_ctx_st;
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace sb::ops {
 
 /// What a route handler sees of a request.
@@ -71,11 +76,17 @@ class http_server {
   /// Stops accepting and closes every open connection.
   void stop();
 
-  struct connection;  // internal
+  /// HTTPS for the connections accepted from now on with this OpenSSL
+  /// context (the server keeps a reference; `ops_tls`, gateway/); null:
+  /// plain HTTP. Open connections keep what they started with.
+  void set_tls(ssl_ctx_st* ctx);
+
+  struct connection_base;  // internal
+  template <class Stream>
+  struct connection;
 
  private:
   void do_accept();
-  friend struct connection;
   void dispatch(const http_request& req, http_response& res);
   const http_async_handler* find_prefix_route(std::string_view path) const;
 
@@ -84,7 +95,8 @@ class http_server {
   boost::asio::ip::tcp::acceptor _acceptor;
   std::unordered_map<std::string, http_handler> _routes;
   std::vector<std::pair<std::string, http_async_handler>> _prefix_routes;
-  std::list<std::weak_ptr<connection>> _conns;
+  std::list<std::weak_ptr<connection_base>> _conns;
+  std::shared_ptr<boost::asio::ssl::context> _tls;
   bool _stopped = false;
 };
 

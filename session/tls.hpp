@@ -67,6 +67,8 @@ class context {
   /// A server-side connection on `fd` (non-blocking, owned by the caller):
   /// the handshake starts with the first read. Null when out of memory.
   ssl_st* accept(int fd) const noexcept;
+  /// The OpenSSL context (the ops listener's HTTPS takes a reference).
+  ssl_ctx_st* native() const noexcept { return _ctx; }
   /// "CN=example.com, ECDSA P-256, expires 2027-01-05 12:00:00 GMT", for the log.
   const std::string& summary() const noexcept { return _summary; }
 

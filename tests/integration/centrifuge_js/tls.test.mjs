@@ -6,12 +6,14 @@
 // HTTP, a plain upgrade, garbage, a truncated ClientHello, renegotiation)
 // closes that connection only; a bad certificate stops the start with exit
 // code 2; SIGHUP loads a new certificate for new connections while open
-// ones stay.
+// ones stay. With ops_tls the ops/API listener is HTTPS with the same
+// certificate.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -264,4 +266,39 @@ test('SIGHUP loads the new certificate for new connections; open ones stay; a ba
   assert.match((await gw.stats()).config.last_error, /expired/);
   assert.equal((await peek()).cn, 'second');
   open.ws.close();
+});
+
+test('ops_tls: the ops/API listener over HTTPS, plain HTTP there closed, its certificate reloaded', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sb-ops-tls-'));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  makeCert(cert, key, 'ops-first');
+  const ops = await startGateway({ config: `api_key = "${API_KEY}"\nops_tls = true\ntls_cert = "${cert}"\ntls_key = "${key}"\n` });
+  const get = (p, opts = {}) => within(new Promise((resolve, reject) => {
+    // agent: false, a new connection each time (a kept one would keep its certificate).
+    const req = https.request({ host: '127.0.0.1', port: ops.opsPort, path: p, servername: 'localhost', ca: readFileSync(cert),
+      agent: false, ...opts }, (res) => {
+      const cn = res.socket.getPeerCertificate().subject?.CN;
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body, cn }));
+    });
+    req.on('error', reject);
+    if (opts.method === 'POST') req.end('{}'); else req.end();
+  }), T, `https ${p}`);
+  try {
+    const health = await get('/healthz');
+    assert.deepEqual([health.status, health.body, health.cn], [200, 'ok\n', 'ops-first']);
+    const info = await get('/api/info', { method: 'POST', headers: { 'X-API-Key': API_KEY } });
+    assert.equal(info.status, 200);
+    assert.ok(JSON.parse(info.body).result.nodes.length === 1);
+    // Plain HTTP on the HTTPS port: closed, and the port still serves.
+    await assert.rejects(within(fetch(`http://127.0.0.1:${ops.opsPort}/healthz`), T, 'plain HTTP to the https port'));
+    makeCert(cert, key, 'ops-second');
+    ops.proc.kill('SIGHUP');
+    await waitUntil(async () => (await get('/healthz').catch(() => ({}))).cn === 'ops-second', T, 'the reloaded ops certificate');
+  } finally {
+    await ops.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
