@@ -17,6 +17,7 @@
 #include "session/session.hpp"
 #include "session/tls.hpp"
 #include "session/tls_record.hpp"
+#include "tests/tools/temp_cert.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <openssl/evp.h>
@@ -43,29 +44,11 @@ namespace {
 using namespace sb;
 
 std::shared_ptr<const tls::context> server_context() {
+  static sb::test_support::temp_cert files;  // for the whole run
   static std::shared_ptr<const tls::context> ctx = [] {
-    EVP_PKEY* pkey = EVP_EC_gen("P-256");
-    X509* x = X509_new();
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-    X509_set_pubkey(x, pkey);
-    X509_set_issuer_name(x, X509_get_subject_name(x));
-    X509_sign(x, pkey, EVP_sha256());
-    char dir[] = "/tmp/sb-fuzz-tls-XXXXXX";
-    std::string d = mkdtemp(dir);
-    std::string cert = d + "/cert.pem", key = d + "/key.pem";
-    FILE* f = std::fopen(cert.c_str(), "w");
-    PEM_write_X509(f, x);
-    std::fclose(f);
-    f = std::fopen(key.c_str(), "w");
-    PEM_write_PrivateKey(f, pkey, nullptr, nullptr, 0, nullptr, nullptr);
-    std::fclose(f);
-    X509_free(x);
-    EVP_PKEY_free(pkey);
     tls::options o;
-    o.cert_file = cert;
-    o.key_file = key;
+    o.cert_file = files.cert;
+    o.key_file = files.key;
     return tls::context::load(o);
   }();
   return ctx;

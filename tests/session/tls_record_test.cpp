@@ -6,6 +6,7 @@
 
 #include "session/tls.hpp"
 #include "session/tls_record.hpp"
+#include "tests/tools/temp_cert.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/err.h>
@@ -122,41 +123,9 @@ tls::options files(const std::string& cert, const std::string& key, const std::s
   return o;
 }
 
-struct temp_cert {
-  std::string dir, cert, key;
-  explicit temp_cert(long valid_from_s = -3600, long valid_to_s = 86400) {
-    char tmpl[] = "/tmp/sb-tls-test-XXXXXX";
-    dir = mkdtemp(tmpl);
-    cert = dir + "/cert.pem";
-    key = dir + "/key.pem";
-    EVP_PKEY* pkey = EVP_EC_gen("P-256");
-    X509* x = X509_new();
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), valid_from_s);
-    X509_gmtime_adj(X509_getm_notAfter(x), valid_to_s);
-    X509_set_pubkey(x, pkey);
-    X509_NAME* name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
-    X509_set_issuer_name(x, name);
-    X509_sign(x, pkey, EVP_sha256());
-    FILE* f = std::fopen(cert.c_str(), "w");
-    PEM_write_X509(f, x);
-    std::fclose(f);
-    f = std::fopen(key.c_str(), "w");
-    PEM_write_PrivateKey(f, pkey, nullptr, nullptr, 0, nullptr, nullptr);
-    std::fclose(f);
-    X509_free(x);
-    EVP_PKEY_free(pkey);
-  }
-  ~temp_cert() {
-    std::remove(cert.c_str());
-    std::remove(key.c_str());
-    ::rmdir(dir.c_str());
-  }
-};
 
 TEST(tls_context, refuses_an_expired_certificate_and_a_missing_file) {
-  temp_cert expired(-86400 * 10, -86400);
+  sb::test_support::temp_cert expired(-86400 * 10, -86400);
   try {
     (void)tls::context::load(files(expired.cert, expired.key));
     FAIL() << "an expired certificate loaded";
@@ -187,7 +156,7 @@ std::size_t drain(int fd, std::vector<std::uint8_t>& buf) {
 }
 
 TEST_P(handoff, an_openssl_client_talks_to_the_record_layer_after_the_handshake) {
-  temp_cert cert;
+  sb::test_support::temp_cert cert;
   auto server_ctx = tls::context::load(files(cert.cert, cert.key));
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
