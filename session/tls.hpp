@@ -10,11 +10,11 @@
 //
 // A connection's SSL reads and writes the session's socket itself (a socket
 // BIO on the fd, non-blocking), on the shard that owns the socket: the
-// handshake and the record layer run there, with no extra thread. Idle, a
-// TLS session holds only OpenSSL's connection state: SSL_MODE_RELEASE_BUFFERS
-// frees the read and write buffers between records, and plaintext lands in
-// the shard's scratch buffer as plain reads do (DESIGN.md "Memory per
-// connection"; bench/RESULTS.md has the bytes per idle wss session).
+// handshake runs there, with no extra thread. A TLS 1.3 connection is then
+// handed off (handoff below) to session/tls_record.hpp and its SSL freed;
+// a TLS 1.2 one keeps its SSL (SSL_MODE_RELEASE_BUFFERS frees its buffers
+// between records). Plaintext lands in the shard's scratch buffer as plain
+// reads do (DESIGN.md "Memory per connection"; bench/RESULTS.md "TLS").
 //
 // This header stays light (no OpenSSL headers): sessions include it.
 
