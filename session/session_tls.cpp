@@ -86,7 +86,8 @@ bool session::tls_established() {
     tls::close(_ssl, false);  // frees OpenSSL's state; the socket stays ours
     _own = own;
     _tls_own = true;
-  } else {
+  } else if (own) {
+    OPENSSL_cleanse(static_cast<tls::keys*>(own), sizeof(tls::keys));  // a handoff refused half way may hold keys
     delete own;  // TLS 1.2: OpenSSL keeps the connection
   }
   return true;
