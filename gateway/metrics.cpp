@@ -202,7 +202,7 @@ void session_families(exposition& x, const std::vector<shard_view>& v) {
               field{&shard_view::ss, &session_stats::bytes_in});
   x.per_shard("switchboard_sent_bytes_total", counter_type, "Bytes written to client sockets.", v,
               field{&shard_view::ss, &session_stats::bytes_out});
-  x.per_shard("switchboard_writes_total", counter_type, "writev() calls on client sockets (SSL_write calls on TLS ones).", v,
+  x.per_shard("switchboard_writes_total", counter_type, "writev()/send() calls on client sockets (TLS 1.3: one per batch of sealed records; TLS 1.2: SSL_write calls).", v,
               field{&shard_view::ss, &session_stats::writes});
   x.per_shard("switchboard_tls_handshakes_total", counter_type, "TLS handshakes completed on the client listener.", v,
               field{&shard_view::ss, &session_stats::tls_handshakes});

@@ -146,21 +146,21 @@ bool session::read_records(std::uint8_t* buf, std::size_t space, std::size_t& n)
         return false;
       }
     }
-    if (pos < have) t.in_partial = _ctx._frames.make_copy(in + pos, have - pos);
-    if (n > 0) return true;  // a later call (or the next readable event) gets the rest
-    if (peer_closed || eof) {
+    if (n == 0 && (peer_closed || eof)) {
       end(end_reason::eof);
       return false;
     }
-    if (blocked || (got == 0 && pos == 0)) return false;
-    // Bytes came but no plaintext yet (a part of a record, a KeyUpdate):
-    // read on until the socket is empty.
-    have = 0;
-    if (t.in_partial) {
-      have = t.in_partial.size();
-      std::memcpy(in, t.in_partial.data(), have);
-      t.in_partial.reset();
+    if (n == 0 && !blocked && (got > 0 || pos > 0)) {
+      // Bytes came but no plaintext yet (a part of a record, a KeyUpdate):
+      // read on until the socket is empty, the unopened rest first.
+      std::memmove(in, in + pos, have - pos);
+      have -= pos;
+      continue;
     }
+    // Kept for the next call (or the next readable event); pooled only
+    // while a record is incomplete, so an idle session holds nothing.
+    if (pos < have) t.in_partial = _ctx._frames.make_copy(in + pos, have - pos);
+    return n > 0;
   }
 }
 
