@@ -16,6 +16,7 @@ usage: bench/scenarios/idle_memory.py [N] [SHARDS] [MODE]   (default 19000 1 ech
 env SB_GATEWAY_ARGS: more switchboard flags, e.g. "--engine redis --redis-address redis://127.0.0.1:6379".
 env SB_EXTRA_CONFIG: more top-level config lines, e.g. "client_publish_rate = 10" (rate limits' idle cost).
 env SB_TLS_CERT, SB_TLS_KEY: PEM files; with them the listener is TLS and every connection is wss (issue 15).
+env SB_DEFLATE=1: websocket_compression on, and every connection negotiates permessage-deflate (issue 15).
 Run from the repo root after `ops/build release`.
 """
 import json
@@ -33,6 +34,8 @@ SECRET = "bench-secret"
 CONFIG = "/tmp/sb_idle_memory.toml"
 with open(CONFIG, "w") as f:
     f.write(os.environ.get("SB_EXTRA_CONFIG", "").replace(";", "\n") + "\n")
+    if os.environ.get("SB_DEFLATE") == "1":
+        f.write("websocket_compression = true\n")
     if os.environ.get("SB_TLS_CERT"):
         f.write(f'tls = true\ntls_cert = "{os.environ["SB_TLS_CERT"]}"\ntls_key = "{os.environ["SB_TLS_KEY"]}"\n')
     f.write(f'token_hmac_secret_key = "{SECRET}"\n[[namespaces]]\nname = "personal"\n'
@@ -40,6 +43,8 @@ with open(CONFIG, "w") as f:
 CLIENT_EXTRA = ["--cf", SECRET] if MODE == "centrifuge" else []
 if os.environ.get("SB_TLS_CERT"):
     CLIENT_EXTRA += ["--tls", "1"]
+if os.environ.get("SB_DEFLATE") == "1":
+    CLIENT_EXTRA += ["--deflate", "1"]
 
 
 def rss_kib(pid):

@@ -84,6 +84,9 @@ counters sum(const std::vector<counters>& all) {
     t.pub_errors += c.pub_errors;
     t.expected += c.expected;
     t.delivered += c.delivered;
+    t.compressed += c.compressed;
+    t.wire_bytes += c.wire_bytes;
+    t.text_bytes += c.text_bytes;
     t.dup += c.dup;
     if (c.first_connect_ns && (!t.first_connect_ns || c.first_connect_ns < t.first_connect_ns))
       t.first_connect_ns = c.first_connect_ns;

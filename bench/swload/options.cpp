@@ -66,7 +66,10 @@ const char* usage_text =
     "  --also-pid PID         another process of the same server (a cluster node): RSS and CPU add up (repeatable)\n"
     "  --server-pid PID       sample this server's RSS (before, and --settle s after all ready) and CPU (run window;\n"
     "                         reconnect: also the drop and the reconnect phases)\n"
-    "  --settle S             (1)\n";
+    "  --settle S             (1)\n"
+    "  --deflate B            1: offer permessage-deflate, fail a connection that does not get it, inflate\n"
+    "                         compressed frames (0)\n"
+    "  --pad N                broadcast/chat: N bytes of chat-like text in each publication's data (0)\n";
 
 [[noreturn]] void usage_error(const std::string& what) {
   std::fprintf(stderr, "swload: %s\n%s", what.c_str(), usage_text);
@@ -153,6 +156,8 @@ options parse_options(int argc, char** argv) {
       }
     }
     else if (f == "--settle") o.settle = num();
+    else if (f == "--deflate") o.deflate = num() != 0;
+    else if (f == "--pad") o.pad = static_cast<std::size_t>(num());
     else if (f == "--drop") o.drop = num();
     else if (f == "--before") o.before = static_cast<long>(num());
     else if (f == "--missed") o.missed = static_cast<long>(num());

@@ -205,6 +205,12 @@ int coordinator::summarize() const {
     std::fputs(rounds_text.c_str(), stdout);
     std::fputs(reconnect_text.c_str(), stdout);
   }
+  if (_o.deflate || t.compressed) {
+    std::printf("  permessage-deflate: %llu frames compressed; text frames %llu bytes on the wire, %llu inflated (%.2fx)\n",
+                static_cast<unsigned long long>(t.compressed), static_cast<unsigned long long>(t.wire_bytes),
+                static_cast<unsigned long long>(t.text_bytes),
+                t.wire_bytes ? static_cast<double>(t.text_bytes) / static_cast<double>(t.wire_bytes) : 0.0);
+  }
   std::printf("  swload: cpu %.2f s, rss %.0f B per connection\n", cpu_s, rss_per_conn);
   if (_o.server_pid) {
     std::printf("  server pid %d: rss %ld -> %ld KiB (%.0f B per connection), cpu %.2f s in the run window",
@@ -226,13 +232,16 @@ int coordinator::summarize() const {
       "\"lat_us\":{\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},\"cpu_s\":%.3f,"
       "\"rss_per_conn_b\":%.0f,\"server_rss_per_conn_b\":%.0f,\"server_cpu_s\":%.3f,\"server_cpu_us_per_delivery\":%."
       "4f,"
+      "\"compressed\":%llu,\"wire_bytes\":%llu,\"text_bytes\":%llu,"
       "\"rounds\":[%s]%s,\"timeout\":%s}\n",
       static_cast<unsigned long long>(t.refused), t.last_close_code, connect_s, handshake_rate,
       static_cast<unsigned long long>(t.pubs),
       static_cast<unsigned long long>(t.pub_errors), static_cast<unsigned long long>(t.expected),
       static_cast<unsigned long long>(t.delivered), lost, static_cast<unsigned long long>(t.dup), deliveries_per_s,
       pct(0.5), pct(0.9), pct(0.99), pct(0.999), static_cast<unsigned long long>(hist.max()), cpu_s, rss_per_conn,
-      server_rss_per_conn, server_cpu, server_us_per_delivery, rounds_json.c_str(), reconnect_json.c_str(),
+      server_rss_per_conn, server_cpu, server_us_per_delivery, static_cast<unsigned long long>(t.compressed),
+      static_cast<unsigned long long>(t.wire_bytes), static_cast<unsigned long long>(t.text_bytes),
+      rounds_json.c_str(), reconnect_json.c_str(),
       _timed_out ? "true" : "false");
   std::fflush(stdout);
   if (_timed_out) return 3;

@@ -65,6 +65,8 @@ struct options {
   std::vector<pid_t> also_pids;   // more processes of the same server (cluster nodes): their RSS and CPU add up
   std::vector<int> ports;         // --ports: worker w connects to ports[w % size] (nodes of a cluster)
   double settle = 1;              // seconds between all ready and the server RSS sample
+  bool deflate = false;           // offer permessage-deflate; every upgrade must accept it
+  std::size_t pad = 0;            // broadcast/chat: bytes of chat-like text added to each publication
 };
 
 // Why connections failed. unrecoverable: reconnect, a subscribe reply
@@ -88,6 +90,9 @@ struct counters {
   std::uint64_t pub_errors = 0; // publish replies carrying an error (centrifuge)
   std::uint64_t expected = 0;   // deliveries owed to this worker's clients (final)
   std::uint64_t delivered = 0;  // publications received (including duplicates)
+  std::uint64_t compressed = 0; // frames received compressed (permessage-deflate), inflated here
+  std::uint64_t wire_bytes = 0; // payload bytes of the data frames received, as on the wire
+  std::uint64_t text_bytes = 0; // the same once inflated
   std::uint64_t dup = 0;        // received with a sequence number not above the last one
   std::int64_t first_connect_ns = 0;
   std::int64_t all_ready_ns = 0;     // when the worker's last connection became ready (or failed)

@@ -16,10 +16,11 @@
 
 namespace swload::wire {
 
-std::string upgrade_request(const std::string& host, int port, const std::string& path) {
+std::string upgrade_request(const std::string& host, int port, const std::string& path, bool deflate) {
   return "GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + std::to_string(port) +
          "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+         (deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "") + "\r\n";
 }
 
 std::size_t text_frame(char* out, std::string_view payload) {
@@ -54,6 +55,7 @@ std::size_t control_frame(char* out, unsigned opcode, std::string_view payload) 
 bool parse_header(const unsigned char* buf, std::size_t size, frame& f) {
   if (size < 2) return false;
   f.fin = (buf[0] & 0x80) != 0;
+  f.rsv1 = (buf[0] & 0x40) != 0;
   f.opcode = buf[0] & 0x0f;
   std::uint64_t len = buf[1] & 0x7f;
   std::size_t h = 2;

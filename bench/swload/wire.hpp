@@ -13,8 +13,9 @@
 
 namespace swload::wire {
 
-// "GET <path>" upgrade request with a fixed Sec-WebSocket-Key.
-std::string upgrade_request(const std::string& host, int port, const std::string& path);
+// "GET <path>" upgrade request with a fixed Sec-WebSocket-Key; `deflate`
+// offers permessage-deflate (as browsers do: client_max_window_bits).
+std::string upgrade_request(const std::string& host, int port, const std::string& path, bool deflate = false);
 
 // Writes a masked client text frame carrying `payload` into out, which must
 // hold payload.size() + max_client_header bytes; returns the frame's size.
@@ -27,6 +28,7 @@ std::size_t control_frame(char* out, unsigned opcode, std::string_view payload);
 struct frame {
   unsigned opcode = 0;
   bool fin = false;
+  bool rsv1 = false;        // permessage-deflate: the message is compressed
   std::size_t header = 0;   // bytes before the payload
   std::uint64_t length = 0; // payload bytes
 };

@@ -323,15 +323,28 @@ void worker::publish(long i) {
   conn& k = _conns[static_cast<std::size_t>(i)];
   if (k.st != state::ready) return;
   std::uint32_t seq = ++k.pub_seq;
-  char data[96];
-  std::snprintf(data, sizeof(data), R"({"t":%lld,"s":%u,"p":%ld})", static_cast<long long>(now_ns()), seq, global(i));
-  std::string ch = channel_for(i);
-  char msg[512];
-  if (_o.proto == protocol::centrifuge) {
-    std::snprintf(msg, sizeof(msg), R"({"id":%u,"publish":{"channel":"%s","data":%s}})", seq + 2, ch.c_str(), data);
-  } else {
-    std::snprintf(msg, sizeof(msg), "pub %s %s", ch.c_str(), data);
+  char head[96];
+  std::snprintf(head, sizeof(head), R"({"t":%lld,"s":%u,"p":%ld)", static_cast<long long>(now_ns()), seq, global(i));
+  std::string data = head;
+  if (_o.pad) {
+    // --pad: chat-like text (words from a small vocabulary, varied by the
+    // sequence number), so that compression sees what chat looks like
+    // rather than one repeated byte.
+    static constexpr const char* words[] = {"hello", "team", "the", "build", "is", "green", "again", "after",
+                                            "lunch", "can", "you", "review", "my", "change", "thanks", "ok"};
+    data += R"(,"text":")";
+    for (std::uint32_t w = seq; data.size() < std::strlen(head) + 10 + _o.pad; ++w) {
+      data += words[(w * 7 + w / 5) % 16];
+      data += ' ';
+    }
+    data += '"';
   }
+  data += '}';
+  std::string ch = channel_for(i);
+  std::string msg = _o.proto == protocol::centrifuge
+                        ? std::string(R"({"id":)") + std::to_string(seq + 2) + R"(,"publish":{"channel":")" + ch +
+                              R"(","data":)" + data + "}}"
+                        : "pub " + ch + " " + data;
   ++_c.pubs;
   send_text(i, msg);
 }

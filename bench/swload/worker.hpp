@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <memory>
 #include <vector>
 
 #include "swload.hpp"
@@ -41,6 +42,8 @@
 
 // Its own namespace: these names are the worker's alone, and a same-named
 // type in the parent's files must not be taken for them at link time.
+struct z_stream_s;  // zlib's, for --deflate
+
 namespace swload::in_worker {
 
 constexpr std::int64_t ms_ns = 1'000'000;
@@ -90,7 +93,7 @@ class worker {
         _total(_clients + (plan.publisher ? 1 : 0)),
         _chat(o.scen == scenario::chat),
         _reconnect(o.scen == scenario::reconnect),
-        _upgrade(wire::upgrade_request(o.host, o.port, o.path)) {}
+        _upgrade(wire::upgrade_request(o.host, o.port, o.path, o.deflate)) {}
 
   /// Runs the worker's phases to the end; returns the process's exit code
   /// (it exits at once, with _exit, when the parent is gone).
@@ -126,6 +129,7 @@ class worker {
   void on_event(long i, std::uint32_t events);
   void on_readable(long i);
   bool on_frame(long i, const wire::frame& f, const char* payload, std::int64_t now);
+  bool inflate(const char* payload, std::size_t n, std::string_view& out);
   void mark_ready(long i);
   void retry_later(long i, std::string_view head, std::int64_t now);
   void start_retries(std::int64_t now);
@@ -158,6 +162,10 @@ class worker {
   std::vector<std::uint32_t> _room_seq;  // chat: last sequence per (client, publisher's slot in the room)
   std::vector<char> _scratch = std::vector<char>(2 * read_chunk);
   std::vector<char> _frame;  // outgoing frame being built
+  // --deflate: one zlib inflater for the worker (the gateway asks for no
+  // context takeover, so every message inflates on its own) and its output.
+  std::unique_ptr<z_stream_s, void (*)(z_stream_s*)> _z{nullptr, nullptr};
+  std::vector<char> _inflated;
   int _ep = -1;
   counters _c;
   histogram _hist;

@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -118,6 +119,10 @@ void worker::on_readable(long i) {
     }
     if (size >= 12 && std::memcmp(p, "HTTP/1.1 503", 12) == 0) return retry_later(i, std::string_view(p, end), now);
     if (size < 12 || std::memcmp(p, "HTTP/1.1 101", 12) != 0) return fail(i, r_upgrade);
+    if (_o.deflate && std::string_view(p, end).find("\r\nSec-WebSocket-Extensions: permessage-deflate") ==
+                          std::string_view::npos) {
+      return fail(i, r_upgrade);  // asked for compression and did not get it
+    }
     used = end + 4;
     on_upgraded(i);
   }
@@ -150,9 +155,20 @@ bool worker::on_frame(long i, const wire::frame& f, const char* payload, std::in
     return false;
   }
   switch (f.opcode) {
-    case 0x1:
-      on_text(i, std::string_view(payload, f.length), now);
+    case 0x1: {
+      std::string_view text(payload, f.length);
+      _c.wire_bytes += f.length;
+      if (f.rsv1) {
+        ++_c.compressed;
+        if (!inflate(payload, f.length, text)) {
+          fail(i, r_protocol);
+          return false;
+        }
+      }
+      _c.text_bytes += text.size();
+      on_text(i, text, now);
       break;
+    }
     case 0x8: {
       const auto* u = reinterpret_cast<const unsigned char*>(payload);
       _c.last_close_code = f.length >= 2 ? static_cast<std::uint32_t>(u[0] << 8 | u[1]) : 1005;
@@ -169,6 +185,38 @@ bool worker::on_frame(long i, const wire::frame& f, const char* payload, std::in
       break;
   }
   return _conns[static_cast<std::size_t>(i)].st != state::dead;
+}
+
+// A compressed message's payload inflated (RFC 7692 7.2.2: the 00 00 FF FF
+// tail the sender removed goes back first); false on bad data.
+bool worker::inflate(const char* payload, std::size_t n, std::string_view& out) {
+  if (!_z) {
+    _z = {new z_stream_s{}, [](z_stream_s* z) {
+            inflateEnd(z);
+            delete z;
+          }};
+    if (inflateInit2(_z.get(), -15) != Z_OK) return false;
+  } else {
+    inflateReset(_z.get());
+  }
+  static const unsigned char tail[4] = {0x00, 0x00, 0xFF, 0xFF};
+  if (_inflated.size() < 4 * n + 4096) _inflated.resize(4 * n + 4096);
+  std::size_t produced = 0;
+  for (int part = 0; part < 2; ++part) {
+    _z->next_in = part == 0 ? reinterpret_cast<Bytef*>(const_cast<char*>(payload)) : const_cast<Bytef*>(tail);
+    _z->avail_in = static_cast<uInt>(part == 0 ? n : sizeof(tail));
+    do {
+      if (produced == _inflated.size()) _inflated.resize(2 * _inflated.size());
+      _z->next_out = reinterpret_cast<Bytef*>(_inflated.data() + produced);
+      _z->avail_out = static_cast<uInt>(_inflated.size() - produced);
+      int rc = ::inflate(_z.get(), Z_SYNC_FLUSH);
+      produced = _inflated.size() - _z->avail_out;
+      if (rc == Z_STREAM_END) break;
+      if (rc != Z_OK && rc != Z_BUF_ERROR) return false;
+    } while (_z->avail_in > 0 || _z->avail_out == 0);
+  }
+  out = std::string_view(_inflated.data(), produced);
+  return true;
 }
 
 void worker::mark_ready(long i) {

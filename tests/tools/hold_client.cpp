@@ -26,8 +26,11 @@
 // (no certificate check: this measures the server, it is not a client to
 // trust), then everything above runs inside it.
 //
+// With --deflate 1, the upgrade offers permessage-deflate and must get it;
+// a compressed connect reply is inflated (zlib) before it is read.
+//
 // usage: hold_client HOST PORT COUNT SOURCE_IP [--timeout S] [--inflight K] [--ws 1] [--poke R]
-//                    [--cf SECRET] [--user-base N] [--tls 1]
+//                    [--cf SECRET] [--user-base N] [--tls 1] [--deflate 1]
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -38,6 +41,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cerrno>
 #include <chrono>
@@ -122,6 +126,29 @@ bool answer_pings(int fd, std::size_t idx, const unsigned char* buf, ssize_t n) 
   return true;
 }
 
+// The text of the one server data frame at the start of buf (a connect
+// reply): inflated when it is compressed (RSV1; the gateway asks for no
+// context takeover, so it inflates alone). Empty when it is not whole.
+std::string frame_text(const char* buf, std::size_t n) {
+  swload::wire::frame f;
+  const auto* u = reinterpret_cast<const unsigned char*>(buf);
+  if (!swload::wire::parse_header(u, n, f) || f.header + f.length > n) return {};
+  std::string payload(buf + f.header, f.length);
+  if (!f.rsv1) return payload;
+  payload.append("\x00\x00\xff\xff", 4);
+  z_stream z{};
+  if (inflateInit2(&z, -15) != Z_OK) return {};
+  std::string out(64 * 1024, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(payload.data());
+  z.avail_in = static_cast<uInt>(payload.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  int rc = inflate(&z, Z_SYNC_FLUSH);
+  out.resize(out.size() - z.avail_out);
+  inflateEnd(&z);
+  return rc == Z_OK || rc == Z_STREAM_END ? out : std::string();
+}
+
 int fail(const char* what) {
   std::printf("failed 1 %s: %s\n", what, std::strerror(errno));
   std::fflush(stdout);
@@ -147,6 +174,7 @@ int main(int argc, char** argv) {
   long user_base = 0;
   long long echo_bytes = 0;  // bytes of echoes received in the current poke round
   bool use_tls = false;
+  bool deflate = false;
   for (int i = 5; i + 1 < argc; i += 2) {
     std::string f = argv[i];
     if (f == "--timeout") timeout_s = std::atoi(argv[i + 1]);
@@ -156,10 +184,9 @@ int main(int argc, char** argv) {
     else if (f == "--cf") cf_secret = argv[i + 1];
     else if (f == "--user-base") user_base = std::atol(argv[i + 1]);
     else if (f == "--tls") use_tls = std::atoi(argv[i + 1]) != 0;
+    else if (f == "--deflate") deflate = std::atoi(argv[i + 1]) != 0;
   }
-  std::string upgrade = std::string("GET /connection/websocket HTTP/1.1\r\nHost: ") + host + ":" + std::to_string(port) +
-                        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  const std::string upgrade = swload::wire::upgrade_request(host, port, "/connection/websocket", deflate);
 
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
@@ -314,6 +341,13 @@ int main(int argc, char** argv) {
       if (st[idx] == state::upgrading && (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
         // The 101 answer is small and arrives whole on loopback.
         ssize_t r = io_read(fd, idx, buf, sizeof(buf));
+        if (deflate && r > 12 &&
+            std::string_view(buf, static_cast<std::size_t>(r)).find("\r\nSec-WebSocket-Extensions: permessage-deflate") ==
+                std::string_view::npos) {
+          std::printf("failed 1 upgrade answer without permessage-deflate\n");
+          std::fflush(stdout);
+          return 1;
+        }
         if (r > 12 && std::memcmp(buf, "HTTP/1.1 101", 12) == 0 && !cf_secret.empty()) {
           std::string f = connect_frame(cf_secret, "u" + std::to_string(user_base + idx));
           if (io_write(fd, idx, f.data(), f.size()) != static_cast<ssize_t>(f.size())) {
@@ -338,7 +372,7 @@ int main(int argc, char** argv) {
       if (st[idx] == state::cf_connecting && (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
         ssize_t r = io_read(fd, idx, buf, sizeof(buf));
         if (r < 0 && errno == EAGAIN) continue;
-        if (r > 0 && std::string_view(buf, static_cast<std::size_t>(r)).find("\"connect\":{") != std::string_view::npos) {
+        if (r > 0 && frame_text(buf, static_cast<std::size_t>(r)).find("\"connect\":{") != std::string::npos) {
           st[idx] = state::open;
           --inflight;
           ++open;
