@@ -83,12 +83,17 @@ session_options make_session_options(const config& cfg) {
   o.upgrade.allowed_origins = cfg.allowed_origins;
   o.max_message_size = cfg.max_message_size;
   o.max_queued_bytes = cfg.max_queued_bytes;
+  o.upgrade.permessage_deflate = cfg.websocket_compression;
+  o.deflate.min_size = cfg.websocket_compression_min_size;
+  o.deflate.level = cfg.websocket_compression_level;
   o.handshake_timeout = std::chrono::milliseconds(cfg.handshake_timeout_ms);
   o.ping_interval = std::chrono::milliseconds(cfg.websocket_ping_interval_ms);
   o.pong_timeout = std::chrono::milliseconds(cfg.websocket_pong_timeout_ms);
   o.close_timeout = std::chrono::milliseconds(cfg.close_timeout_ms);
   o.admission = make_admission_options(cfg);
   if (cfg.mode == "centrifuge") {
+    // Centrifuge's subprotocols (the client's format: gateway/client.cpp).
+    o.upgrade.subprotocols = {"centrifuge-json", "centrifuge-protobuf"};
     // The protocol's own ping/pong ({}) watches the peer; WebSocket pings
     // only when asked for explicitly.
     if (!cfg.websocket_ping_set) o.ping_interval = std::chrono::milliseconds(0);
@@ -101,6 +106,14 @@ session_options make_session_options(const config& cfg) {
     o.admission.established_on_open = false;
   }
   return o;
+}
+
+std::string deflate_json(const ws::deflate_stats& d) {
+  return fmt::format(
+      R"("sessions":{},"messages":{},"skipped":{},"bytes_in":{},"bytes_out":{},"inflated":{},"inflated_in":{},)"
+      R"("inflated_out":{})",
+      d.sessions.get(), d.messages.get(), d.skipped.get(), d.bytes_in.get(), d.bytes_out.get(), d.inflated.get(),
+      d.inflated_in.get(), d.inflated_out.get());
 }
 
 std::string routing_json(const routing::router* r) {
@@ -122,10 +135,10 @@ std::string protocol_json(const centrifuge_handler* h) {
   if (!h) return {};
   const auto& st = h->stats();
   return fmt::format(
-      R"("client_records":{},"clients":{},"users":{},"connects":{},"connect_errors":{},"subscribes":{},"subscribe_errors":{},)"
+      R"("client_records":{},"clients":{},"protobuf_clients":{},"users":{},"connects":{},"connect_errors":{},"subscribes":{},"subscribe_errors":{},)"
       R"("unsubscribes":{},"publishes":{},"publish_errors":{},"refreshes":{},"bad_requests":{},"disconnects":{},)"
       R"("rate_limited":{},"rate_limit_disconnects":{},"rate_limit_tracked":{})",
-      st.client_records.get(), st.clients.get(), st.users.get(), st.connects.get(), st.connect_errors.get(), st.subscribes.get(),
+      st.client_records.get(), st.clients.get(), st.protobuf_clients.get(), st.users.get(), st.connects.get(), st.connect_errors.get(), st.subscribes.get(),
       st.subscribe_errors.get(), st.unsubscribes.get(), st.publishes.get(), st.publish_errors.get(),
       st.refreshes.get(), st.bad_requests.get(), st.disconnects.get(), st.rate_limited.get(),
       st.rate_limit_disconnects.get(), st.rate_limit_tracked.get());
@@ -184,12 +197,13 @@ std::string stats_json(const std::vector<std::unique_ptr<shard>>& shards, const 
         R"("accept_errors":{},"upgrades":{},"messages_in":{},"frames_out":{},"bytes_in":{},"bytes_out":{},)"
         R"("writes":{},"tls_handshakes":{},"tls_resumed":{},"queued_bytes":{},"ended":{{{}}},"handshake_rejected":{{{}}},"fd_capacity":{},)"
         R"("mesh_sent":{},"mesh_received":{},"mesh_deferred":{},"mesh_shed":{},"publish_to_write_us":{{{}}},)"
-        R"("routing":{{{}}},"protocol":{{{}}}}})",
+        R"("deflate":{{{}}},"routing":{{{}}},"protocol":{{{}}}}})",
         s->id(), o + h, o, h, c, st.accepted.get(), st.rejected_over_limit.get(), st.accept_errors.get(),
         ss ? ss->upgrades.get() : 0, ss ? ss->messages_in.get() : 0, ss ? ss->frames_out.get() : 0,
         ss ? ss->bytes_in.get() : 0, ss ? ss->bytes_out.get() : 0, ss ? ss->writes.get() : 0,
         ss ? ss->tls_handshakes.get() : 0, ss ? ss->tls_resumed.get() : 0, ss ? ss->queued_bytes.get() : 0, reasons, rejected, st.fd_capacity.get(), src.sent.get(),
-        dst.received.get(), src.deferred.get(), src.shed.get(), shard_latency, routing_json(s->router()),
+        dst.received.get(), src.deferred.get(), src.shed.get(), shard_latency, ss ? deflate_json(ss->deflate) : "",
+        routing_json(s->router()),
         protocol_json(s->protocol()));
   }
   std::string totals;

@@ -261,8 +261,13 @@ std::array<std::uint8_t, 16> centrifuge_handler::new_client_id() {
 }
 
 void centrifuge_handler::on_open(session& s, const ws::upgrade_result& req) {
-  (void)req;  // the wire format will come from its query (cf_protocol)
   client* c = _clients->acquire(s);
+  // The wire format, as Centrifugo picks it: the `centrifuge-protobuf`
+  // subprotocol (centrifuge-js's protobuf build over WebSocket) or
+  // ?cf_protocol=protobuf; JSON otherwise.
+  if (req.subprotocol == "centrifuge-protobuf" || ws::query_param(req.query, "cf_protocol") == "protobuf") {
+    c->wire = static_cast<std::uint8_t>(proto::format::protobuf);
+  }
   _stats.client_records.inc();
   s.user = c;
   // The connect command must arrive within the stale timeout.
@@ -383,7 +388,7 @@ void centrifuge_handler::on_timer(session& s) {
 void centrifuge_handler::reply_frame(client& c) {
   if (_out.empty()) return;
   auto op = c.encoder().binary_frames() ? ws::opcode::binary : ws::opcode::text;
-  (void)c.sess.send(ws::make_frame(_sessions.frames(), op, _out));
+  (void)c.sess.send_message(op, _out);
   _out.clear();
 }
 
@@ -404,6 +409,7 @@ void centrifuge_handler::disconnect(client& c, std::uint16_t code, std::string_v
 void centrifuge_handler::index_user(client& c) {
   c.indexed = true;
   _stats.clients.inc();
+  if (c.format() == proto::format::protobuf) _stats.protobuf_clients.inc();
   auto it = _users.find(std::string_view(c.user));
   if (it == _users.end()) {
     _users.insert(&c);
@@ -418,6 +424,7 @@ void centrifuge_handler::index_user(client& c) {
 void centrifuge_handler::unindex_user(client& c) {
   c.indexed = false;
   _stats.clients.dec();
+  if (c.format() == proto::format::protobuf) _stats.protobuf_clients.dec();
   auto it = _users.find(std::string_view(c.user));
   client* head = *it;
   if (head == &c) {
@@ -514,47 +521,6 @@ std::size_t centrifuge_handler::refresh_user(std::string_view user, std::string_
     reply_frame(c);
     return true;
   });
-}
-
-frame_ref centrifuge_handler::encode_push(frame_pool& pool, const routing::publication& pub,
-                                         const proto::reply_encoder& enc) {
-  // Once per publication per shard per format: every subscriber reading
-  // that format shares these bytes.
-  thread_local std::string text;
-  text.clear();
-  proto::publication_view p;
-  p.channel = pub.channel;
-  p.data = pub.data;
-  p.offset = pub.offset;
-  if (pub.has_info) {
-    p.has_info = true;
-    p.info.user = pub.info.user;
-    p.info.client = pub.info.client;
-    p.info.conn_info = pub.info.conn_info;
-    p.info.chan_info = pub.info.chan_info;
-  }
-  auto op = enc.binary_frames() ? ws::opcode::binary : ws::opcode::text;
-  switch (pub.what) {
-    case routing::publication::kind::publication: {
-      enc.publication_push(text, p);
-      frame_ref frame = ws::make_frame(pool, op, text);
-      frame.set_stamp(pub.entered_ns);
-      return frame;
-    }
-    case routing::publication::kind::join:
-      enc.join_push(text, pub.channel, p.info);
-      break;
-    case routing::publication::kind::leave:
-      enc.leave_push(text, pub.channel, p.info);
-      break;
-  }
-  return ws::make_frame(pool, op, text);
-}
-
-routing::push_encoders centrifuge_handler::push_encoders() {
-  routing::push_encoders e{};
-  e[static_cast<std::size_t>(proto::format::json)] = &encode_publication<proto::format::json>;
-  return e;
 }
 
 /// Feeds the commands of a frame to the handler, in order.

@@ -70,6 +70,7 @@ struct protocol_stats {
   counter disconnects;      // every disconnect we initiated
   counter client_records;   // client state records alive (every open session, connected or not)
   counter clients;          // connected clients now
+  counter protobuf_clients; // of which speak the Protobuf format
   counter users;            // distinct users with a client on this shard now
   counter rate_limited;     // commands refused with 111 by the rate limits
   counter rate_limit_disconnects;  // clients disconnected (3013) for flooding past them
@@ -119,20 +120,15 @@ class centrifuge_handler final : public session_handler {
   /// loop can end.
   void stop();
 
-  /// Encodes a publication as a complete push frame in `format`; the
-  /// router's encoder for that push format. Any shard thread.
-  template <proto::format F>
-  static frame_ref encode_publication(frame_pool& pool, const routing::publication& pub) {
-    return encode_push(pool, pub, *proto::encoder_for(F));
-  }
-  /// The router's encoders: one per push format (client_state.hpp's push_format()).
-  static routing::push_encoders push_encoders();
+  /// The router's encoders, one per push format (client_state.hpp's
+  /// push_format(); client_push.cpp); the compressed ones use `deflater`,
+  /// the shard's.
+  static routing::push_encoders push_encoders(ws::deflater& deflater);
 
  private:
   friend struct client;
   struct command_handler;
 
-  static frame_ref encode_push(frame_pool& pool, const routing::publication& pub, const proto::reply_encoder& enc);
   // One command of a frame (client_commands.cpp); replies go into _out.
   void handle(client& c, const proto::command& cmd);
   /// False when the command was refused (answered 111) or the client is

@@ -17,6 +17,7 @@ proxy_request proxy_fields(const client& c, const std::array<char, 36>& id) {
   proxy_request r;
   r.client = std::string_view(id.data(), id.size());
   r.user = c.user;
+  r.binary = c.format() == proto::format::protobuf;
   return r;
 }
 
@@ -36,9 +37,7 @@ void centrifuge_handler::proxy_call(client& c, proxy_wait&& w, const proxy_reque
   w.c = &c;
   _proxied.emplace(key, std::move(w));
   ++c.pending_queries;
-  proxy_request r = req;
-  r.protocol = c.format() == proto::format::json ? "json" : "protobuf";
-  _proxy->call(kind, proxy_request_body(r), [this, key](proxy_reply&& a) { answer_proxy(key, std::move(a)); });
+  _proxy->call(kind, proxy_request_body(req), [this, key](proxy_reply&& a) { answer_proxy(key, std::move(a)); });
 }
 
 void centrifuge_handler::answer_proxy(std::uint64_t key, proxy_reply&& r) {

@@ -41,8 +41,9 @@ struct client final : routing::subscriber {
   proto::format format() const noexcept { return static_cast<proto::format>(wire); }
   const proto::reply_encoder& encoder() const noexcept { return *proto::encoder_for(format()); }
   /// Which push frames its subscriptions take (routing::subscribe_flags):
-  /// one per wire format for now.
-  std::uint8_t push_format() const noexcept { return wire; }
+  /// the wire format, +2 when the session negotiated permessage-deflate
+  /// (client_push.cpp).
+  std::uint8_t push_format() const noexcept { return static_cast<std::uint8_t>(wire | (sess.deflate() ? 2 : 0)); }
 
   // The client's subscriptions are chained through the subscriptions
   // themselves (subscription::next_of_owner): no vector per client.

@@ -394,6 +394,12 @@ void load_config_file(const std::string& path, config& cfg) {
       cfg.max_message_size = get_uint<std::uint64_t>(node, key, 126, 64u << 20);
     } else if (key == "max_queued_bytes") {
       cfg.max_queued_bytes = get_uint<std::uint64_t>(node, key, 1024, 1u << 30);
+    } else if (key == "websocket_compression") {
+      cfg.websocket_compression = get_bool(node, key);
+    } else if (key == "websocket_compression_min_size") {
+      cfg.websocket_compression_min_size = get_uint<std::uint64_t>(node, key, 0, 64u << 20);
+    } else if (key == "websocket_compression_level") {
+      cfg.websocket_compression_level = get_uint<int>(node, key, 1, 9);
     } else if (key == "handshake_timeout") {
       cfg.handshake_timeout_ms = get_duration(node, key);
     } else if (key == "websocket_ping_interval") {

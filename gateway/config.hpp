@@ -47,6 +47,11 @@ struct config {
   std::vector<std::string> allowed_origins;       // Centrifugo semantics: empty = same origin only; "*" = any
   std::uint64_t max_message_size = 65536;         // bytes of one (reassembled) message; above → close 1009
   std::uint64_t max_queued_bytes = 1 << 20;       // outbound bytes per session; above → closed as slow consumer
+  // permessage-deflate (RFC 7692), negotiated per connection when on;
+  // restart-only. Messages under the minimum size go uncompressed.
+  bool websocket_compression = false;
+  std::uint64_t websocket_compression_min_size = 128;
+  int websocket_compression_level = 1;            // zlib level 1..9
   std::uint32_t handshake_timeout_ms = 10'000;
   std::uint32_t websocket_ping_interval_ms = 25'000;  // 0: no server pings
   std::uint32_t websocket_pong_timeout_ms = 10'000;

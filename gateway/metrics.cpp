@@ -24,6 +24,7 @@ struct shard_view {
   std::string label;  // shard="N"
   const shard_stats* st = nullptr;
   const session_stats* ss = nullptr;
+  const ws::deflate_stats* ds = nullptr;  // &ss->deflate
   const routing::router_stats* rs = nullptr;
   const protocol_stats* ps = nullptr;
   const mesh_source_stats* src = nullptr;
@@ -208,6 +209,30 @@ void session_families(exposition& x, const std::vector<shard_view>& v) {
               field{&shard_view::ss, &session_stats::tls_handshakes});
   x.per_shard("switchboard_tls_resumed_total", counter_type, "TLS handshakes that resumed a session from a ticket.", v,
               field{&shard_view::ss, &session_stats::tls_resumed});
+  using ws::deflate_stats;
+  x.per_shard("switchboard_ws_deflate_sessions_total", counter_type,
+              "Upgrades that negotiated permessage-deflate (websocket_compression).", v,
+              field{&shard_view::ds, &deflate_stats::sessions});
+  x.per_shard("switchboard_ws_compressed_messages_total", counter_type,
+              "Messages sent compressed: a publication once per shard and format, a reply once per session.", v,
+              field{&shard_view::ds, &deflate_stats::messages});
+  x.per_shard("switchboard_ws_compression_skipped_total", counter_type,
+              "Messages of at least websocket_compression_min_size sent plain: deflate did not make them smaller.", v,
+              field{&shard_view::ds, &deflate_stats::skipped});
+  x.per_shard("switchboard_ws_compression_input_bytes_total", counter_type,
+              "Payload bytes of the compressed messages before compression.", v,
+              field{&shard_view::ds, &deflate_stats::bytes_in});
+  x.per_shard("switchboard_ws_compression_output_bytes_total", counter_type,
+              "Payload bytes of the compressed messages after compression.", v,
+              field{&shard_view::ds, &deflate_stats::bytes_out});
+  x.per_shard("switchboard_ws_inflated_messages_total", counter_type, "Compressed client messages inflated.", v,
+              field{&shard_view::ds, &deflate_stats::inflated});
+  x.per_shard("switchboard_ws_inflated_input_bytes_total", counter_type,
+              "Compressed payload bytes of the inflated client messages.", v,
+              field{&shard_view::ds, &deflate_stats::inflated_in});
+  x.per_shard("switchboard_ws_inflated_output_bytes_total", counter_type,
+              "Payload bytes of the client messages once inflated.", v,
+              field{&shard_view::ds, &deflate_stats::inflated_out});
   x.per_shard("switchboard_queued_bytes", gauge, "Bytes waiting in client outbound queues now.", v,
               field{&shard_view::ss, &session_stats::queued_bytes});
   x.per_shard("switchboard_fd_capacity", gauge, "File descriptors the shard's table can hold for clients.", v,
@@ -330,6 +355,9 @@ void protocol_families(exposition& x, const std::vector<shard_view>& v) {
               v, field{&shard_view::ps, &protocol_stats::client_records});
   x.per_shard("switchboard_clients", gauge, "Centrifuge clients connected now.", v,
               field{&shard_view::ps, &protocol_stats::clients});
+  x.per_shard("switchboard_clients_protobuf", gauge,
+              "Of the connected clients, those speaking the Protobuf format (centrifuge-protobuf).", v,
+              field{&shard_view::ps, &protocol_stats::protobuf_clients});
   x.per_shard("switchboard_users", gauge, "Distinct users with a connected client on this shard now.", v,
               field{&shard_view::ps, &protocol_stats::users});
   x.family("switchboard_commands_total", counter_type,
@@ -394,6 +422,7 @@ std::string metrics_text(const std::vector<std::unique_ptr<shard>>& shards, cons
     v.label = fmt::format(R"(shard="{}")", s->id());
     v.st = &s->stats();
     v.ss = s->sessions();
+    if (v.ss) v.ds = &v.ss->deflate;
     if (const routing::router* r = s->router()) v.rs = &r->stats();
     if (const centrifuge_handler* h = s->protocol()) v.ps = &h->stats();
     v.src = &m.source_stats(s->id());

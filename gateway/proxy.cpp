@@ -6,6 +6,7 @@
 
 #include <boost/asio/post.hpp>
 #include <fmt/core.h>
+#include <openssl/evp.h>
 #include <simdjson.h>
 
 #include <charconv>
@@ -97,15 +98,21 @@ std::string proxy_request_body(const proxy_request& r) {
   };
   str("client", r.client, true);
   str("transport", "websocket");
-  str("protocol", r.protocol);
-  str("encoding", "json");
+  str("protocol", r.binary ? "protobuf" : "json");
+  str("encoding", r.binary ? "binary" : "json");
   str("user", r.user, true);
   str("channel", r.channel);
   str("method", r.method);
   str("name", r.name);
   str("version", r.version);
   str("token", r.token);
-  if (!r.data.empty()) {
+  if (!r.data.empty() && r.binary) {
+    // Bytes in JSON: base64, as Centrifugo's proxy does for binary clients.
+    std::string b64(4 * ((r.data.size() + 2) / 3), '\0');
+    EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), reinterpret_cast<const unsigned char*>(r.data.data()),
+                    static_cast<int>(r.data.size()));
+    str("b64data", b64);
+  } else if (!r.data.empty()) {
     out += ",\"data\":";
     out += r.data;
   }
@@ -137,6 +144,25 @@ bool get_raw(dom::object obj, const char* key, std::string& out) {
   dom::element e;
   if (obj.at_key(key).get(e) != simdjson::SUCCESS) return true;
   out = simdjson::minify(e);
+  return true;
+}
+
+// "b64data": a payload for a binary (Protobuf) client, base64 in the JSON;
+// false when it is not a string of valid base64.
+bool get_b64(dom::object obj, const char* key, std::string& out) {
+  dom::element e;
+  if (obj.at_key(key).get(e) != simdjson::SUCCESS) return true;
+  std::string_view s;
+  if (e.get(s) != simdjson::SUCCESS || s.size() % 4 != 0) return false;
+  std::string bytes(s.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(bytes.data()),
+                                reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+  if (n < 0) return false;
+  // EVP_DecodeBlock counts the padding as data: drop one byte per '='.
+  std::size_t len = static_cast<std::size_t>(n);
+  for (std::size_t i = s.size(); i > 0 && s[i - 1] == '=' && len > 0; --i) --len;
+  bytes.resize(len);
+  out = std::move(bytes);
   return true;
 }
 
@@ -192,7 +218,7 @@ proxy_reply parse_proxy_reply(proxy_kind k, std::string_view body) {
     r.expire_at = v;
   }
   if (o.at_key("expired").get(e) == simdjson::SUCCESS && e.get(r.expired) != simdjson::SUCCESS) return bad();
-  if (!get_raw(o, "info", r.info) || !get_raw(o, "data", r.data)) return bad();
+  if (!get_raw(o, "info", r.info) || !get_raw(o, "data", r.data) || !get_b64(o, "b64data", r.data)) return bad();
   dom::array chans;
   if (o.at_key("channels").get(e) == simdjson::SUCCESS) {
     if (e.get(chans) != simdjson::SUCCESS) return bad();

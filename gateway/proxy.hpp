@@ -51,7 +51,7 @@ struct proxy_reply {
   std::int64_t expire_at = 0;
   bool expired = false;
   std::string info;  // raw JSON; empty: none
-  std::string data;  // raw JSON; empty: none
+  std::string data;  // raw JSON, or the bytes of "b64data" (for Protobuf clients); empty: none
   std::vector<std::string> channels;
 
   bool failed() const noexcept { return what >= outcome::timeout; }
@@ -69,8 +69,10 @@ proxy_reply parse_proxy_reply(proxy_kind k, std::string_view body);
 /// JSON, the others are strings).
 struct proxy_request {
   std::string_view client, user, channel, method, name, version, token;
-  std::string_view protocol = "json";
-  std::string_view data;  // raw JSON
+  /// The client speaks Protobuf: "protocol":"protobuf","encoding":"binary",
+  /// and its payload goes as "b64data" (base64), as Centrifugo sends it.
+  bool binary = false;
+  std::string_view data;  // raw JSON (JSON clients) or the client's bytes (binary)
 };
 /// Centrifugo's proxy request JSON: {"client":..,"transport":"websocket",
 /// "protocol":"json","encoding":"json",...}. Any thread.

@@ -84,6 +84,9 @@ std::vector<std::string> restart_only_changes(const config& was, const config& n
   check("allowed_origins", was.allowed_origins == now.allowed_origins);
   check("max_message_size", was.max_message_size == now.max_message_size);
   check("max_queued_bytes", was.max_queued_bytes == now.max_queued_bytes);
+  check("websocket_compression", was.websocket_compression == now.websocket_compression);
+  check("websocket_compression_min_size", was.websocket_compression_min_size == now.websocket_compression_min_size);
+  check("websocket_compression_level", was.websocket_compression_level == now.websocket_compression_level);
   check("max_connections", was.max_connections == now.max_connections);
   check("websocket_ping_interval", was.websocket_ping_interval_ms == now.websocket_ping_interval_ms);
   check("websocket_pong_timeout", was.websocket_pong_timeout_ms == now.websocket_pong_timeout_ms);

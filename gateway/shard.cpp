@@ -55,7 +55,7 @@ struct shard::local {
         sessions(s._ctx, *svc.sessions),
         opts(svc.protocol ? *svc.protocol : protocol_options{}),
         engine(make_engine(*svc.engines, s._cfg, s._ctx, svc.protocol ? &opts.rules : nullptr, s._id)),
-        router(s._id, *svc.router_mesh, *svc.routers, sessions.frames(), centrifuge_handler::push_encoders(), *engine),
+        router(s._id, *svc.router_mesh, *svc.routers, sessions.frames(), centrifuge_handler::push_encoders(sessions.deflater()), *engine),
         fd_cap(fd_capacity),
         guard(asio::make_work_guard(s._ctx)) {
     std::uint64_t max = s._cfg.max_connections;

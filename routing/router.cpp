@@ -262,7 +262,7 @@ void router::on_deliver(const publication_ptr& pub) {
     if (!s.active || (presence_event && !s.join_leave)) continue;
     frame_ref& frame = frames[s.push_format];
     if (!frame) {
-      push_encoder encode = _encode[s.push_format];
+      const push_encoder& encode = _encode[s.push_format];
       assert(encode && "a subscription asked for a push format nobody encodes");
       if (!encode) continue;
       frame = encode(_frames, *pub);

@@ -62,8 +62,16 @@ namespace sb::routing {
 
 /// Encodes a publication into a complete WebSocket frame in one push
 /// format (protocol-specific, set by gateway/). Called once per publication
-/// per subscriber shard per push format that a subscriber there reads.
-using push_encoder = frame_ref (*)(frame_pool& pool, const publication& pub);
+/// per subscriber shard per push format that a subscriber there reads, on
+/// that shard's thread; `arg` is what the shard registered with it (the
+/// shard's compressor for the compressed formats).
+struct push_encoder {
+  using fn_type = frame_ref (*)(void* arg, frame_pool& pool, const publication& pub);
+  fn_type fn = nullptr;
+  void* arg = nullptr;
+  explicit operator bool() const noexcept { return fn != nullptr; }
+  frame_ref operator()(frame_pool& pool, const publication& pub) const { return fn(arg, pool, pub); }
+};
 /// One encoder per push format (subscribe_flags::push_format); null where
 /// no subscriber will ask for it.
 using push_encoders = std::array<push_encoder, max_push_formats>;

@@ -1,6 +1,7 @@
 #include "session/codec.hpp"
 
 #include "session/json_codec.hpp"
+#include "session/protobuf_codec.hpp"
 
 namespace sb::proto {
 
@@ -14,9 +15,10 @@ const char* to_string(format f) noexcept {
 
 const reply_encoder* encoder_for(format f) noexcept {
   static const json_encoder json;
+  static const protobuf_encoder protobuf;
   switch (f) {
     case format::json: return &json;
-    case format::protobuf: return nullptr;  // not built in yet
+    case format::protobuf: return &protobuf;
   }
   return nullptr;
 }
@@ -24,7 +26,7 @@ const reply_encoder* encoder_for(format f) noexcept {
 std::unique_ptr<command_decoder> make_decoder(format f) {
   switch (f) {
     case format::json: return std::make_unique<json_decoder>();
-    case format::protobuf: return nullptr;
+    case format::protobuf: return std::make_unique<protobuf_decoder>();
   }
   return nullptr;
 }

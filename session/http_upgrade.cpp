@@ -125,6 +125,64 @@ bool list_has(std::string_view list, std::string_view token, Equal equal) noexce
 
 bool has_token(std::string_view list, std::string_view token) noexcept { return list_has(list, token, iequals); }
 
+std::string accept_deflate_offer(std::string_view offers) {
+  // RFC 7692 5 and 7.1: offers are comma-separated, each a name with
+  // ';'-separated parameters; a value may be a quoted string. The first
+  // acceptable offer wins. Quoted values hold only digits here, so a comma
+  // or ';' inside quotes would make the offer invalid anyway.
+  while (!offers.empty()) {
+    const auto comma = offers.find(',');
+    std::string_view offer = offers.substr(0, comma);
+    offers.remove_prefix(comma == std::string_view::npos ? offers.size() : comma + 1);
+    auto next_part = [&offer]() {
+      const auto semi = offer.find(';');
+      std::string_view part = trim(offer.substr(0, semi));
+      offer.remove_prefix(semi == std::string_view::npos ? offer.size() : semi + 1);
+      return part;
+    };
+    if (!iequals(next_part(), "permessage-deflate")) continue;
+    bool ok = true, server_nct = false, client_nct = false, server_bits = false, client_bits = false;
+    while (ok && !trim(offer).empty()) {
+      std::string_view param = next_part();
+      std::string_view name = trim(param.substr(0, param.find('=')));
+      std::string_view value;
+      const bool has_value = param.find('=') != std::string_view::npos;
+      if (has_value) {
+        value = trim(param.substr(param.find('=') + 1));
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+      }
+      auto bits = [&](bool optional) {
+        if (!has_value) return optional;
+        if (value.empty() || value.size() > 2 || value.front() == '0') return false;
+        unsigned v = 0;
+        for (char c : value) {
+          if (c < '0' || c > '9') return false;
+          v = v * 10 + static_cast<unsigned>(c - '0');
+        }
+        return v >= 8 && v <= 15;
+      };
+      if (iequals(name, "server_no_context_takeover") && !server_nct && !has_value) {
+        server_nct = true;
+      } else if (iequals(name, "client_no_context_takeover") && !client_nct && !has_value) {
+        client_nct = true;
+      } else if (iequals(name, "server_max_window_bits") && !server_bits && bits(false)) {
+        // Our window is 15 bits: an offer asking for less is declined.
+        server_bits = true;
+        ok = value == "15";
+      } else if (iequals(name, "client_max_window_bits") && !client_bits && bits(true)) {
+        client_bits = true;  // the shard's inflater takes any window
+      } else {
+        ok = false;
+      }
+    }
+    if (!ok) continue;
+    std::string answer = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+    if (server_bits) answer += "; server_max_window_bits=15";
+    return answer;
+  }
+  return {};
+}
+
 bool check_origin(std::string_view origin, std::string_view host, const std::vector<std::string>& allowed) {
   if (origin.empty()) return true;
   if (allowed.empty()) {
@@ -275,8 +333,17 @@ upgrade_result parse_upgrade(std::string_view bytes, const upgrade_options& opts
       break;
     }
   }
-  // Extensions (permessage-deflate...) are not negotiated: not echoing
+  // Extensions: permessage-deflate only, when configured (its first
+  // acceptable offer, in the client's order; RFC 7692 5.1). Not echoing
   // Sec-WebSocket-Extensions tells the client none is in use.
+  std::string extensions;
+  if (opts.permessage_deflate) {
+    for (auto [it, end] = req.equal_range(http::field::sec_websocket_extensions); it != end && extensions.empty();
+         ++it) {
+      extensions = accept_deflate_offer(sv(it->value()));
+    }
+    r.deflate = !extensions.empty();
+  }
   r.status = upgrade_status::accepted;
   r.consumed = used;
   if (auto q = target.find('?'); q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
@@ -287,6 +354,11 @@ upgrade_result parse_upgrade(std::string_view bytes, const upgrade_options& opts
   if (!r.subprotocol.empty()) {
     r.response += "Sec-WebSocket-Protocol: ";
     r.response += r.subprotocol;
+    r.response += "\r\n";
+  }
+  if (r.deflate) {
+    r.response += "Sec-WebSocket-Extensions: ";
+    r.response += extensions;
     r.response += "\r\n";
   }
   r.response += "\r\n";

@@ -23,6 +23,7 @@ struct upgrade_options {
   std::vector<std::string> allowed_origins;    // Centrifugo semantics (see check_origin)
   std::vector<std::string> subprotocols;       // the ones we speak, in our order of preference
   std::size_t header_limit = 8192;             // → 431 above it
+  bool permessage_deflate = false;             // accept RFC 7692 offers (session/ws_deflate.hpp)
 };
 
 enum class upgrade_status { need_more, accepted, rejected };
@@ -38,7 +39,17 @@ struct upgrade_result {
   const char* reason = "";
   std::string subprotocol;  // chosen on accept ("" if none)
   std::string query;        // on accept: the request target after '?' ("" if none), still percent-encoded
+  bool deflate = false;     // on accept: permessage-deflate was negotiated (both sides without context takeover)
 };
+
+/// The Sec-WebSocket-Extensions answer to one header line of offers when
+/// permessage-deflate is accepted ("" when no offer in it is acceptable).
+/// The answer always asks for no context takeover on both sides, which is
+/// what keeps compression state out of the session (ws_deflate.hpp); an
+/// offer is declined when it has an unknown, repeated or invalid parameter
+/// or asks for a server window under 15 bits (every publication is
+/// compressed once with a 15-bit window for all). Any thread.
+std::string accept_deflate_offer(std::string_view offers);
 
 /// The value of `name` in a query string ("a=1&b=2"), percent-decoded
 /// (and '+' as space); empty when absent. Any thread.

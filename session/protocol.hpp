@@ -1,9 +1,9 @@
 #pragma once
 // Centrifuge client protocol v2, independent of its wire format: what a
 // command asks for, what a reply or push says, and the protocol's codes.
-// The JSON format (session/json_*.hpp) reads and writes these today; the
-// Protobuf format will read and write the same types (session/codec.hpp is
-// the seam). The source of truth is centrifugal/protocol client.proto: field
+// The JSON format (session/json_*.hpp) and the Protobuf format
+// (session/protobuf_codec.hpp) read and write these same types
+// (session/codec.hpp is the seam). The source of truth is centrifugal/protocol client.proto: field
 // names are the proto names and a default value means "absent".
 //
 // Payload fields (`data`, `conn_info`, `chan_info`, named *_json or data)

@@ -56,8 +56,7 @@ void session_stats::count_rejection(const char* reason) noexcept {
 }
 
 void echo_handler::on_message(session& s, ws::opcode op, std::span<const std::uint8_t> payload) {
-  (void)s.send(ws::make_frame(
-      s.context().frames(), op, std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size())));
+  (void)s.send_message(op, std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
 }
 
 // ---------------------------------------------------------------------------
@@ -170,6 +169,8 @@ bool session::handle_handshake(std::uint8_t* data, std::size_t n) {
     _ctx._stats.connecting.inc();
   }
   enqueue(std::move(answer));
+  _decoder.deflate = r.deflate;
+  if (r.deflate) _ctx._stats.deflate.sessions.inc();
   _received = false;
   if (opts.ping_interval.count() > 0) {
     _ctx.schedule(*this, opts.ping_interval);
@@ -189,19 +190,39 @@ struct session::frame_events {
 
   bool on_data(ws::opcode op, std::span<std::uint8_t> payload, bool first, bool last) {
     if (s._phase != phase::open) return s._phase != phase::dead;  // closing: drain and ignore
-    if (first && last) {
-      s._ctx._stats.messages_in.inc();
-      s._ctx._handler->on_message(s, op, payload);
-      return s._phase == phase::open;
-    }
-    // A fragmented message: assemble it in one pooled buffer. The decoder
-    // has already checked the total against max_message_size.
+    if (first && last) return deliver(op, payload);
+    // A fragmented message: assemble it in one pooled buffer (compressed
+    // ones stay compressed until the end). The decoder has already checked
+    // the total against max_message_size.
     if (first) s._message = s._ctx._frames.make(payload.size() < 256 ? 256 : payload.size());
     s._message.append(payload.data(), payload.size());
     if (!last) return true;
     frame_ref msg = std::move(s._message);
+    return deliver(op, std::span<const std::uint8_t>(msg.data(), msg.size()));
+  }
+
+  // A whole message to the handler; a compressed one is inflated first (by
+  // the shard's inflater, held to the size limit as it inflates) and its
+  // text checked then.
+  bool deliver(ws::opcode op, std::span<const std::uint8_t> payload) {
+    if (s._decoder.compressed) {
+      switch (s._ctx._inflater.inflate(payload, s._ctx._opts.max_message_size, payload)) {
+        case ws::inflate_status::ok: break;
+        case ws::inflate_status::too_big:
+          s.fail(ws::close_code::message_too_big, "message too big", end_reason::message_too_big);
+          return false;
+        case ws::inflate_status::bad_data:
+          s.fail(ws::close_code::invalid_payload, "invalid compressed data", end_reason::invalid_payload);
+          return false;
+      }
+      if (op == ws::opcode::text &&
+          !ws::valid_utf8(std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()))) {
+        s.fail(ws::close_code::invalid_payload, "invalid utf-8", end_reason::invalid_payload);
+        return false;
+      }
+    }
     s._ctx._stats.messages_in.inc();
-    s._ctx._handler->on_message(s, op, std::span<const std::uint8_t>(msg.data(), msg.size()));
+    s._ctx._handler->on_message(s, op, payload);
     return s._phase == phase::open;
   }
 
@@ -274,6 +295,12 @@ void session::enqueue(frame_ref frame) {
   _ctx._stats.queued_bytes.add(size);
   _ctx._stats.frames_out.inc();
   mark_dirty();
+}
+
+send_status session::send_message(ws::opcode op, std::string_view payload) {
+  if (_phase != phase::open) return send_status::dropped_closed;
+  return send(_decoder.deflate ? _ctx._deflater.frame(_ctx._frames, op, payload)
+                               : ws::make_frame(_ctx._frames, op, payload));
 }
 
 send_status session::send(frame_ref frame) {

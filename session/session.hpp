@@ -24,6 +24,7 @@
 #include "session/http_upgrade.hpp"
 #include "session/tls.hpp"
 #include "session/ws_codec.hpp"
+#include "session/ws_deflate.hpp"
 
 #include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/basic_stream_socket.hpp>
@@ -63,6 +64,7 @@ struct session_options {
   admission_options admission;                      // who is taken on at the upgrade (session/admission.hpp)
   std::uint16_t shutdown_close_code = 1001;         // close code when the server stops (Centrifuge: 3001)
   const char* shutdown_close_reason = "server shutting down";  // (Centrifuge: "shutdown")
+  ws::deflate_options deflate;  // permessage-deflate, when upgrade.permessage_deflate negotiates it
   // Free frame buffers a shard keeps for reuse. Bursts (a connect storm's
   // replies) would otherwise stay cached: 4 MiB x 50 shards is 200 MiB.
   std::size_t frame_cache_bytes = 512 * 1024;
@@ -116,6 +118,7 @@ struct session_stats {
   counter tls_handshakes;       // TLS handshakes completed, full and resumed
   counter tls_resumed;          // of which resumed from a session ticket
   counter queued_bytes;         // bytes waiting in outbound queues now
+  ws::deflate_stats deflate;    // permessage-deflate: sessions that negotiated it, what was compressed
   std::array<counter, static_cast<std::size_t>(end_reason::count)> ended;  // by reason
   /// HTTP rejections by the parser's reason label ("origin", "bad_version", ...).
   struct rejection {
@@ -175,6 +178,12 @@ class session : public boost::intrusive::list_base_hook<>, private timer_node {
   /// Queues a complete encoded frame (shared, not copied). Over the byte
   /// limit the session is closed as a slow consumer.
   send_status send(frame_ref frame);
+  /// Queues one data message of this session's own (a reply): compressed
+  /// by the shard's deflater when the session negotiated permessage-deflate.
+  send_status send_message(ws::opcode op, std::string_view payload);
+  /// permessage-deflate was negotiated: frames with RSV1 may be sent to it
+  /// (shared compressed publication frames included).
+  bool deflate() const noexcept { return _decoder.deflate; }
   /// Starts the close handshake with a code and reason.
   void close(std::uint16_t code, std::string_view reason);
   /// Ends the connection at once (no close frame).
@@ -305,6 +314,8 @@ class session_context {
   const session_stats& stats() const noexcept { return _stats; }
   session_stats& stats() noexcept { return _stats; }
   frame_pool& frames() noexcept { return _frames; }
+  /// The shard's compressor (publication frames for compressed subscribers).
+  ws::deflater& deflater() noexcept { return _deflater; }
   const session_options& options() const noexcept { return _opts; }
   boost::asio::io_context& io() noexcept { return _io; }
   timer_wheel& wheel() noexcept { return _wheel; }
@@ -347,6 +358,8 @@ class session_context {
   std::chrono::steady_clock::time_point _drain_end{};
   std::uint64_t _drain_left = 0;  // open sessions the drain has still to close
   double _drain_credit = 0;       // of a session, carried to the next tick
+  ws::deflater _deflater;
+  ws::inflater _inflater;
   std::shared_ptr<const tls::context> _tls;
   // One set per shard, made at the first TLS session: a record's plaintext
   // gathered from a queue, records sealed for one write, records read.

@@ -23,6 +23,8 @@ session_context::session_context(asio::io_context& io, const session_options& op
       _wheel_timer(io),
       _admission(opts.admission),
       _drain_timer(io),
+      _deflater(opts.deflate, _stats.deflate),
+      _inflater(_stats.deflate),
       _scratch_size(opts.max_message_size + ws::max_header_size + 4 + read_space + opts.upgrade.header_limit),
       _scratch(new std::uint8_t[_scratch_size]) {
   _dirty.reserve(1024);

@@ -152,8 +152,9 @@ void unmask(std::uint8_t* data, std::size_t n, std::uint32_t key, std::size_t ph
   for (std::size_t j = 0; i < n; ++i, ++j) data[i] ^= kb[j & 3];
 }
 
-std::size_t encode_header(std::uint8_t* out, opcode op, std::uint64_t payload_len, bool fin) noexcept {
-  out[0] = static_cast<std::uint8_t>((fin ? 0x80 : 0) | static_cast<std::uint8_t>(op));
+std::size_t encode_header(std::uint8_t* out, opcode op, std::uint64_t payload_len, bool fin,
+                          bool compressed) noexcept {
+  out[0] = static_cast<std::uint8_t>((fin ? 0x80 : 0) | (compressed ? 0x40 : 0) | static_cast<std::uint8_t>(op));
   if (payload_len < 126) {
     out[1] = static_cast<std::uint8_t>(payload_len);
     return 2;

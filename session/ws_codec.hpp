@@ -16,12 +16,14 @@
 // another thread.
 //
 // Strictness follows Autobahn's fuzzingclient: masked client frames only, no
-// RSV bits (we negotiate no extensions), no reserved opcodes, control frames
+// RSV bits (but RSV1 on a data message's first frame once permessage-deflate
+// is negotiated: decoder_state::deflate), no reserved opcodes, control frames
 // <= 125 bytes and unfragmented, 64-bit lengths with the MSB clear (non-minimal
 // length encodings are accepted, as Autobahn does), close codes per 7.4, text
 // validated as UTF-8 across fragments and rejected as soon as a complete frame
 // makes it undecidable (fail fast at frame granularity).
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -59,6 +61,13 @@ struct decoder_state {
   std::uint8_t message_op = 0;      ///< 0: no message in progress, 1 text, 2 binary
   std::uint8_t utf8_carry_len = 0;  ///< bytes of an incomplete UTF-8 sequence carried to the next fragment
   std::uint8_t utf8_carry[4] = {};  ///< those bytes (at most 3 are used)
+  /// permessage-deflate was negotiated: RSV1 may mark a data message's
+  /// first frame as compressed (RFC 7692 6).
+  bool deflate = false;
+  /// The current (or, after its last frame, the latest) data message is
+  /// compressed: its payload bytes are deflate data, checked for UTF-8 and
+  /// the size limit only once inflated (session/ws_deflate.hpp).
+  bool compressed = false;
 };
 static_assert(sizeof(decoder_state) <= 16, "a million sessions: keep the decoder state small");
 
@@ -102,8 +111,10 @@ concept frame_handler = requires(H& h, opcode op, std::span<std::uint8_t> p, std
 void unmask(std::uint8_t* data, std::size_t n, std::uint32_t key, std::size_t phase = 0) noexcept;
 
 /// Writes a server frame header (never masked) to out, which must have
-/// max_header_size bytes; returns the count (2, 4 or 10). Any thread.
-std::size_t encode_header(std::uint8_t* out, opcode op, std::uint64_t payload_len, bool fin = true) noexcept;
+/// max_header_size bytes; returns the count (2, 4 or 10). `compressed` sets
+/// RSV1 (permessage-deflate, on a message's first frame). Any thread.
+std::size_t encode_header(std::uint8_t* out, opcode op, std::uint64_t payload_len, bool fin = true,
+                          bool compressed = false) noexcept;
 inline constexpr std::size_t max_header_size = 10;
 
 /// Builds a complete server frame (header + payload) in one pooled buffer.
@@ -129,6 +140,14 @@ bool valid_close_code(std::uint16_t code) noexcept;
 /// as the bytes seen so far cannot start valid UTF-8, and on `last` when a
 /// sequence is left incomplete. Owner shard; used by decode().
 bool validate_text_fragment(decoder_state& st, const std::uint8_t* p, std::size_t n, bool last) noexcept;
+
+/// The wire size a compressed message may reach under a message size limit
+/// (the limit itself is checked on the inflated size). Incompressible data
+/// grows when deflated: zlib's stored blocks add 5 bytes per block, and a
+/// sender with a small memLevel makes blocks as short as 128 bytes (4%;
+/// Python websockets at memLevel 5 adds 0.25%, 170 bytes on 64 KiB of
+/// random bytes). Any thread.
+inline std::uint64_t compressed_wire_limit(std::uint64_t limit) noexcept { return limit + limit / 16 + 64; }
 
 namespace detail {
 inline bool is_reserved(std::uint8_t op) noexcept { return (op >= 3 && op <= 7) || op >= 0xB; }
@@ -160,7 +179,12 @@ decode_result decode(decoder_state& st, std::uint8_t* data, std::size_t n, const
     const std::uint8_t op = b0 & 0x0F;
     const std::uint8_t len7 = b1 & 0x7F;
     const bool control = (op & 0x08) != 0;
-    if ((b0 & 0x70) != 0) return fail(pos, close_code::protocol_error, "reserved bits set");
+    const std::uint8_t rsv = b0 & 0x70;
+    // RFC 7692 6.1: RSV1 ("compressed") only on the first frame of a data
+    // message, and only when the extension was negotiated.
+    if (rsv != 0 && (rsv != 0x40 || !st.deflate || control || op == 0)) {
+      return fail(pos, close_code::protocol_error, "reserved bits set");
+    }
     if (detail::is_reserved(op)) return fail(pos, close_code::protocol_error, "reserved opcode");
     if ((b1 & 0x80) == 0) return fail(pos, close_code::protocol_error, "unmasked frame");
     if (control) {
@@ -185,8 +209,12 @@ decode_result decode(decoder_state& st, std::uint8_t* data, std::size_t n, const
       if (len >> 63) return fail(pos, close_code::protocol_error, "invalid payload length");
     }
     if (!control) {
+      // A compressed message is held to the limit once inflated; on the
+      // wire it gets the slack deflate's framing may add.
+      const bool deflated = op == 0 ? st.compressed : rsv != 0;
+      const std::uint64_t cap = deflated ? std::min<std::uint64_t>(compressed_wire_limit(limit), UINT32_MAX) : limit;
       const std::uint64_t prior = op == 0 ? st.message_bytes : 0;
-      if (len > limit - prior) return fail(pos, close_code::message_too_big, "message too big");
+      if (len > cap - prior) return fail(pos, close_code::message_too_big, "message too big");
     }
     if (len > n - pos - hdr) {
       // Payload incomplete. len is bounded by the limit (data) or 125
@@ -209,9 +237,10 @@ decode_result decode(decoder_state& st, std::uint8_t* data, std::size_t n, const
         st.message_op = op;
         st.message_bytes = 0;
         st.utf8_carry_len = 0;
+        st.compressed = rsv != 0;
       }
       st.message_bytes += static_cast<std::uint32_t>(plen);
-      if (st.message_op == static_cast<std::uint8_t>(opcode::text) &&
+      if (st.message_op == static_cast<std::uint8_t>(opcode::text) && !st.compressed &&
           !validate_text_fragment(st, payload, plen, fin)) {
         return fail(pos, close_code::invalid_payload, "invalid utf-8");
       }

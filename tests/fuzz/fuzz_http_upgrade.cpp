@@ -58,6 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     o.allowed_origins = {"https://*.example.com", "http://127.0.0.1:*"};
     o.subprotocols = {"centrifuge-json", "centrifuge-protobuf"};
     o.header_limit = 2048;
+    o.permessage_deflate = true;
     return o;
   }();
   std::string_view in(reinterpret_cast<const char*>(data), size);
@@ -83,6 +84,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check(in.substr(r.consumed - 4, 4) == "\r\n\r\n");
       check(r.subprotocol.empty() ||
             std::find(opts.subprotocols.begin(), opts.subprotocols.end(), r.subprotocol) != opts.subprotocols.end());
+      // permessage-deflate is answered exactly when negotiated, with both
+      // no-context-takeover parameters.
+      const auto ext = r.response.find("\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+                                       "client_no_context_takeover");
+      check(r.deflate == (ext != std::string::npos));
+      check(r.deflate == (r.response.find("Sec-WebSocket-Extensions") != std::string::npos));
       auto alone = sb::ws::parse_upgrade(in.substr(0, r.consumed), opts);
       check(alone.status == upgrade_status::accepted && alone.consumed == r.consumed && alone.response == r.response &&
             alone.subprotocol == r.subprotocol);

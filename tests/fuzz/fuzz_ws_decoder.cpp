@@ -1,8 +1,9 @@
 // libFuzzer target for session/ws_codec decode().
 //
 // Input layout: byte 0 picks the chunk size of the re-feed loop (1..64, or
-// "all at once" for 0), byte 1 the message size limit and after how many
-// events the handler says stop; the rest is the client byte stream.
+// "all at once" for 0; its top bit: permessage-deflate negotiated, so RSV1
+// may mark compressed messages), byte 1 the message size limit and after
+// how many events the handler says stop; the rest is the client byte stream.
 //
 // The stream is decoded twice: in one call, and in chunks with the tail
 // re-fed the way a session does (keep data[consumed..n), append the next
@@ -12,6 +13,8 @@
 // first..last, whole text messages and close reasons valid UTF-8, close
 // codes valid, frame_bytes_needed larger than what is buffered.
 #include "session/ws_codec.hpp"
+
+#include "tests/fuzz/fuzz_check.hpp"
 
 #include <cstdint>
 #include <cstdlib>
@@ -23,13 +26,6 @@ namespace {
 
 using namespace sb::ws;
 
-#define FUZZ_CHECK(c) \
-  do {                \
-    if (!(c)) {       \
-      __builtin_trap(); \
-    }                 \
-  } while (0)
-
 struct checker {
   const std::uint8_t* buf_begin = nullptr;
   const std::uint8_t* buf_end = nullptr;
@@ -40,6 +36,7 @@ struct checker {
   bool in_message = false;
   opcode msg_op = opcode::text;
   std::uint64_t msg_bytes = 0;
+  const decoder_state* st = nullptr;
 
   void in_buffer(std::span<std::uint8_t> p) {
     FUZZ_CHECK(p.size() == 0 || (p.data() >= buf_begin && p.data() + p.size() <= buf_end));
@@ -61,10 +58,13 @@ struct checker {
       text.clear();
     }
     FUZZ_CHECK(op == msg_op);
+    FUZZ_CHECK(!st->compressed || st->deflate);
     msg_bytes += p.size();
-    FUZZ_CHECK(msg_bytes <= limit);
+    // A compressed message is deflate data: its size is held to the limit
+    // once inflated (by the session), its text checked then.
+    FUZZ_CHECK(msg_bytes <= (st->compressed ? compressed_wire_limit(limit) : limit));
     if (op == opcode::text) text.append(reinterpret_cast<const char*>(p.data()), p.size());
-    if (last && op == opcode::text) FUZZ_CHECK(valid_utf8(text));
+    if (last && op == opcode::text && !st->compressed) FUZZ_CHECK(valid_utf8(text));
     in_message = !last;
     events.push_back(fp(static_cast<std::uint64_t>(op) * 4 + first * 2 + last, p));
     return next();
@@ -97,9 +97,11 @@ struct outcome {
 };
 
 outcome run(const std::uint8_t* data, std::size_t size, std::size_t chunk, std::uint64_t limit,
-            std::size_t stop_after) {
+            std::size_t stop_after, bool deflate) {
   decoder_state st;
+  st.deflate = deflate;
   checker h;
+  h.st = &st;
   h.limit = limit;
   h.stop_after = stop_after;
   decode_limits lim{limit};
@@ -142,14 +144,15 @@ outcome run(const std::uint8_t* data, std::size_t size, std::size_t chunk, std::
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
-  const std::size_t chunk = data[0] == 0 ? SIZE_MAX : (data[0] % 64) + 1;
+  const bool deflate = (data[0] & 0x80) != 0;
+  const std::size_t chunk = (data[0] & 0x7F) == 0 ? SIZE_MAX : (data[0] % 64) + 1;
   // Small limits reach the 1009 paths with short inputs; 0xF0+ means the default.
   const std::uint64_t limit = (data[1] & 0xF0) == 0xF0 ? 65536 : (data[1] & 0x0F) * 37;
   const std::size_t stop_after = (data[1] >> 4) == 0xE ? 3 : SIZE_MAX;
   data += 2;
   size -= 2;
-  const outcome whole = run(data, size, SIZE_MAX, limit, stop_after);
-  const outcome parts = run(data, size, chunk, limit, stop_after);
+  const outcome whole = run(data, size, SIZE_MAX, limit, stop_after, deflate);
+  const outcome parts = run(data, size, chunk, limit, stop_after, deflate);
   FUZZ_CHECK(whole.events == parts.events);
   FUZZ_CHECK(whole.error == parts.error);
   FUZZ_CHECK(whole.stopped == parts.stopped);

@@ -11,7 +11,7 @@ if [[ "${1:-}" == "--smoke" ]]; then
 else
   limit=(-max_total_time="${1:-300}")
 fi
-for target in fuzz_ws_decoder fuzz_http_upgrade fuzz_jwt fuzz_centrifuge_json fuzz_server_api fuzz_redis_codec fuzz_proxy_reply fuzz_tls_session; do
+for target in fuzz_ws_decoder fuzz_ws_inflate fuzz_http_upgrade fuzz_jwt fuzz_centrifuge_json fuzz_protobuf_command fuzz_server_api fuzz_redis_codec fuzz_proxy_reply fuzz_tls_session; do
   corpus=build-fuzz/corpus-$target
   mkdir -p "$corpus"
   seeds=tests/fuzz/seeds/$target

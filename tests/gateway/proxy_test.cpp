@@ -164,6 +164,30 @@ TEST(proxy_request, body_is_centrifugo_proxy_json) {
             R"({"client":"","transport":"websocket","protocol":"json","encoding":"json","user":""})");
 }
 
+TEST(proxy_request, a_protobuf_clients_payload_goes_as_b64data) {
+  sb::proxy_request r;
+  r.client = "c-2";
+  r.user = "u";
+  r.binary = true;
+  r.data = std::string_view("\x00\xff" "bin", 5);
+  EXPECT_EQ(sb::proxy_request_body(r), R"({"client":"c-2","transport":"websocket","protocol":"protobuf",)"
+                                       R"("encoding":"binary","user":"u","b64data":"AP9iaW4="})");
+}
+
+TEST(proxy_reply, b64data_is_decoded_for_binary_clients) {
+  using o_t = sb::proxy_reply::outcome;
+  for (auto [b64, bytes] : {std::pair<const char*, std::string>{"AP9iaW4=", std::string("\x00\xff" "bin", 5)},
+                            {"YWJj", "abc"}, {"YQ==", "a"}, {"", ""}}) {
+    auto r = sb::parse_proxy_reply(sb::proxy_kind::rpc, std::string(R"({"result":{"b64data":")") + b64 + "\"}}");
+    ASSERT_EQ(r.what, o_t::result) << b64;
+    EXPECT_EQ(r.data, bytes) << b64;
+  }
+  for (const char* bad : {R"({"result":{"b64data":"abc"}})", R"({"result":{"b64data":"!!!!"}})",
+                          R"({"result":{"b64data":1}})"}) {
+    EXPECT_EQ(sb::parse_proxy_reply(sb::proxy_kind::rpc, bad).what, o_t::bad_response) << bad;
+  }
+}
+
 TEST(proxy_url, parsed_and_refused) {
   auto u = sb::parse_http_url("http://127.0.0.1:8080/centrifugo/connect", "k");
   EXPECT_EQ(u.host, "127.0.0.1");

@@ -7,8 +7,11 @@ and binary of 0, 125, 126, 65,535, 65,536 bytes, close 4000) and POSTs its
 result to /result. The test waits (bounded) for that POST, then kills the
 Chromium process group it started. The same exchange runs a second time over
 wss (tls = true, a self-signed P-256 certificate that Chromium is told to
-accept with --ignore-certificate-errors). No Chromium → FAIL, not skip
-(ops/install-deps installs it).
+accept with --ignore-certificate-errors), and a third time with
+permessage-deflate on (websocket_compression = true): Chromium offers it,
+compresses every message it sends, and the gateway's replies of 128 bytes
+or more go back compressed. No Chromium → FAIL, not skip (ops/install-deps
+installs it).
 """
 import http.server
 import json
@@ -50,7 +53,7 @@ def serve(results):
     return server
 
 
-def run_echo(tls):
+def run_echo(tls, compress=False):
     check(shutil.which(CHROMIUM) is not None, f"{CHROMIUM} not found: run ops/install-deps (package chromium)")
     results = queue.Queue()
     server = serve(results)
@@ -58,6 +61,8 @@ def run_echo(tls):
         cfg = os.path.join(tmp, "switchboard.toml")
         with open(cfg, "w") as f:
             f.write('allowed_origins = ["http://127.0.0.1:*"]\n')
+            if compress:
+                f.write("websocket_compression = true\n")
             if tls:
                 cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
                 subprocess.run(["/usr/bin/python3", os.path.join(HERE, "centrifuge_js", "make_cert.py"), cert, key,
@@ -103,6 +108,13 @@ def run_echo(tls):
             if tls:
                 handshakes = sum(s["tls_handshakes"] for s in stats["per_shard"])
                 check(handshakes >= 1, f"tls_handshakes {handshakes}")
+            deflate = {k: sum(s["deflate"][k] for s in stats["per_shard"]) for k in stats["per_shard"][0]["deflate"]}
+            if compress:
+                check(deflate["sessions"] == 1, f"permessage-deflate not negotiated: {deflate}")
+                check(deflate["inflated"] > 0 and deflate["messages"] > 0, f"nothing compressed: {deflate}")
+                print(f"  permessage-deflate: {deflate}", flush=True)
+            else:
+                check(deflate["sessions"] == 0, f"negotiated without websocket_compression: {deflate}")
             code = gw.terminate()
             check(code == 0, f"gateway exit code {code}")
 
@@ -115,5 +127,10 @@ def test_chromium_websocket_echo_over_tls():
     run_echo(tls=True)
 
 
+def test_chromium_websocket_echo_compressed():
+    run_echo(tls=False, compress=True)
+
+
 if __name__ == "__main__":
-    run_tests([test_chromium_websocket_echo, test_chromium_websocket_echo_over_tls])
+    run_tests([test_chromium_websocket_echo, test_chromium_websocket_echo_over_tls,
+               test_chromium_websocket_echo_compressed])

@@ -4,11 +4,14 @@ against `switchboard --mode echo`.
 Text and binary messages of 0, 125, 126, 65,535 and 65,536 bytes (the
 default max_message_size allows exactly 65,536), a fragmented text and a
 fragmented binary message, a ping with a payload answered by a pong, and a
-client close with code 4000 that the server echoes. Run with Debian's
-/usr/bin/python3.
+client close with code 4000 that the server echoes. The same exchange
+again with permessage-deflate (websockets' default compression="deflate",
+the gateway's websocket_compression = true): websockets compresses every
+message it sends. Run with Debian's /usr/bin/python3.
 """
 import asyncio
 import os
+import tempfile
 
 import websockets
 
@@ -26,9 +29,15 @@ def text_of(n):
     return s + "z" * (n - len(s.encode()))
 
 
-async def exchange(port):
+async def exchange(port, compression=None):
     uri = f"ws://127.0.0.1:{port}/connection/websocket"
-    ws = await asyncio.wait_for(websockets.connect(uri, max_size=None, compression=None, close_timeout=T), T)
+    ws = await asyncio.wait_for(websockets.connect(uri, max_size=None, compression=compression, close_timeout=T), T)
+    if compression:
+        ext = [type(e).__name__ for e in ws.extensions]
+        check(ext == ["PerMessageDeflate"], f"extensions negotiated: {ext}")
+        params = ws.extensions[0]
+        check(params.remote_no_context_takeover and params.local_no_context_takeover,
+              f"no context takeover on both sides: {params!r}")
     checked = []
     for n in SIZES:
         msg = text_of(n)
@@ -78,5 +87,22 @@ def test_python_websockets_echo():
         check(code == 0, f"gateway exit code {code}")
 
 
+def test_python_websockets_echo_compressed():
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = os.path.join(tmp, "switchboard.toml")
+        with open(cfg, "w") as f:
+            f.write("websocket_compression = true\n")
+        with Gateway("--mode", "echo", "--shards", "2", "--config", cfg) as gw:
+            asyncio.run(exchange(gw.client_port, compression="deflate"))
+            stats = gw.wait_for(lambda s: s["ended"].get("peer_closed", 0) >= 1, "the session counted as peer_closed",
+                                timeout=30)
+            deflate = {k: sum(s["deflate"][k] for s in stats["per_shard"]) for k in stats["per_shard"][0]["deflate"]}
+            check(deflate["sessions"] == 1, f"permessage-deflate not negotiated: {deflate}")
+            check(deflate["inflated"] >= 12 and deflate["messages"] > 0, f"too little compressed: {deflate}")
+            print(f"  permessage-deflate: {deflate}", flush=True)
+            code = gw.terminate()
+            check(code == 0, f"gateway exit code {code}")
+
+
 if __name__ == "__main__":
-    run_tests([test_python_websockets_echo])
+    run_tests([test_python_websockets_echo, test_python_websockets_echo_compressed])

@@ -29,7 +29,7 @@ namespace sb::routing::test {
 namespace asio = boost::asio;
 
 // Frames carry "offset|data" so subscribers can check what they got.
-inline sb::frame_ref encode(sb::frame_pool& pool, const publication& pub) {
+inline sb::frame_ref encode(void*, sb::frame_pool& pool, const publication& pub) {
   std::string text = std::to_string(pub.offset) + "|" + pub.data;
   return pool.make_copy(text);
 }
@@ -90,7 +90,7 @@ struct cluster {
       frames[i] = std::make_unique<sb::frame_pool>();
       if (make) engines.push_back(make(i, *ctxs[i]));
       else engines.push_back(std::make_unique<memory_engine>(rules, history_max_bytes, 1000 + i));
-      routers[i] = new router(i, *m, routers, *frames[i], push_encoders{&encode}, *engines[i]);
+      routers[i] = new router(i, *m, routers, *frames[i], push_encoders{push_encoder{&encode, nullptr}}, *engines[i]);
     }
     for (auto& c : ctxs) guards.push_back(asio::make_work_guard(*c));
     for (unsigned i = 0; i < n; ++i) {

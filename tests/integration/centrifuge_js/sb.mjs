@@ -13,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { Centrifuge } from 'centrifuge';
+import { Centrifuge as CentrifugeJson } from 'centrifuge';
+import { Centrifuge as CentrifugeProtobuf } from 'centrifuge/build/protobuf';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const binDir = process.env.SB_BIN_DIR ?? path.join(here, '..', '..', '..', 'build', 'bin');
@@ -181,9 +182,78 @@ export function subToken(user, channel, ttl = 3600) {
 
 // ---------------------------------------------------------------- centrifuge-js
 
+// The wire format centrifuge-js clients speak: SB_CF_PROTOCOL=protobuf runs
+// the same suites with centrifuge-js's protobuf build (binary frames,
+// `centrifuge-protobuf` subprotocol). RawClient always speaks JSON, so
+// those suites then mix both formats on one channel.
+export const PROTOCOL = process.env.SB_CF_PROTOCOL === 'protobuf' ? 'protobuf' : 'json';
+
+// In Protobuf, payloads are bytes: the tests keep writing and comparing
+// JSON values, so values going out are JSON-encoded to bytes and bytes
+// coming in are parsed back (left as bytes when they are not JSON).
+const toBytes = (v) => (v === undefined || v instanceof Uint8Array ? v : new TextEncoder().encode(JSON.stringify(v)));
+function fromBytes(v) {
+  if (!(v instanceof Uint8Array)) return v;
+  if (v.length === 0) return undefined;
+  try { return JSON.parse(new TextDecoder().decode(v)); } catch { return v; }
+}
+function decodeInfo(info) {
+  if (!info) return info;
+  const out = { ...info };
+  for (const k of ['connInfo', 'chanInfo', 'conn_info', 'chan_info']) if (k in out) out[k] = fromBytes(out[k]);
+  return out;
+}
+function decodeCtx(ctx) {
+  if (!ctx || typeof ctx !== 'object') return ctx;
+  const out = { ...ctx };
+  if ('data' in out) out.data = fromBytes(out.data);
+  if (out.info) out.info = decodeInfo(out.info);
+  if (Array.isArray(out.publications)) out.publications = out.publications.map(decodeCtx);
+  if (out.clients) out.clients = Object.fromEntries(Object.entries(out.clients).map(([k, v]) => [k, decodeInfo(v)]));
+  return out;
+}
+// Wraps an emitter's events and the payload-carrying methods of a client or
+// subscription with the conversions above.
+function adaptProtobuf(target, methods) {
+  const emit = target.emit.bind(target);
+  target.emit = (ev, ctx, ...rest) => emit(ev, decodeCtx(ctx), ...rest);
+  for (const [name, argIndex] of methods) {
+    const orig = target[name].bind(target);
+    target[name] = async (...args) => {
+      if (argIndex !== null) args[argIndex] = toBytes(args[argIndex]);
+      return decodeCtx(await orig(...args));
+    };
+  }
+  return target;
+}
+function protobufOpts(opts) {
+  const out = { ...opts };
+  if (out.data !== undefined) out.data = toBytes(out.data);
+  return out;
+}
+
+// The server API as a backend calls it: POST /api/<method> with X-API-Key;
+// asserts HTTP 200 and resolves with the parsed answer.
+export async function apiCall(gw, key, method, params) {
+  const r = await within(fetch(`http://127.0.0.1:${gw.opsPort}/api/${method}`, {
+    method: 'POST', headers: { 'X-API-Key': key }, body: JSON.stringify(params),
+  }), T, `POST /api/${method}`);
+  const text = await r.text();
+  assert.equal(r.status, 200, `${method}: ${text}`);
+  return JSON.parse(text);
+}
+
 // A centrifuge-js client on node `ws`; records its events for assertions.
 export function newClient(url, opts = {}) {
-  const c = new Centrifuge(url, { websocket: WebSocket, minReconnectDelay: 200, maxReconnectDelay: 2000, ...opts });
+  const Centrifuge = PROTOCOL === 'protobuf' ? CentrifugeProtobuf : CentrifugeJson;
+  const base = { websocket: WebSocket, minReconnectDelay: 200, maxReconnectDelay: 2000, ...opts };
+  const c = new Centrifuge(url, PROTOCOL === 'protobuf' ? protobufOpts(base) : base);
+  if (PROTOCOL === 'protobuf') {
+    adaptProtobuf(c, [['publish', 1], ['rpc', 1], ['send', 0], ['history', null], ['presence', null], ['presenceStats', null]]);
+    const newSubscription = c.newSubscription.bind(c);
+    c.newSubscription = (channel, sopts = {}) => adaptProtobuf(newSubscription(channel, protobufOpts(sopts)),
+      [['publish', 0], ['history', null], ['presence', null], ['presenceStats', null]]);
+  }
   c.log = [];
   for (const ev of ['connecting', 'connected', 'disconnected', 'error', 'subscribed', 'publication']) {
     c.on(ev, (ctx) => c.log.push({ ev, ctx }));
@@ -202,6 +272,9 @@ export async function connect(url, opts = {}) {
     c.disconnect();
     throw new Error(`${e.message}; events: ${JSON.stringify(c.log).slice(0, 1000)}`);
   }
+  // The format in use is the one asked for (ws's negotiated subprotocol).
+  const negotiated = c._transport?._transport?.protocol ?? '';
+  assert.equal(negotiated, PROTOCOL === 'protobuf' ? 'centrifuge-protobuf' : '', 'negotiated subprotocol');
   return c;
 }
 

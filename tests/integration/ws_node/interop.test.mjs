@@ -9,48 +9,16 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { startGateway, within, textOf, nextMessage, T } from './gateway.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const binDir = process.env.SB_BIN_DIR ?? path.join(here, '..', '..', '..', 'build', 'bin');
 const SIZES = [0, 125, 126, 65535, 65536];
-const T = 10_000; // ms any single step may take
 
 let gw;
 let port;
 let opsPort;
-let stderr = '';
-
-function within(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-// n bytes of UTF-8 with 1- to 4-byte characters.
-function textOf(n) {
-  const unit = 'aé€😀'; // 10 bytes
-  const s = unit.repeat(Math.floor(n / 10));
-  return s + 'z'.repeat(n - Buffer.byteLength(s));
-}
-
-// Resolves with the next message as { data, isBinary }.
-function nextMessage(ws, what) {
-  return within(new Promise((resolve, reject) => {
-    const onMsg = (data, isBinary) => { cleanup(); resolve({ data, isBinary }); };
-    const onClose = (code) => { cleanup(); reject(new Error(`closed (${code}) while waiting for ${what}`)); };
-    const cleanup = () => { ws.off('message', onMsg); ws.off('close', onClose); };
-    ws.on('message', onMsg);
-    ws.on('close', onClose);
-  }), T, what);
-}
 
 async function open() {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/connection/websocket`, { perMessageDeflate: false, maxPayload: 0 });
@@ -59,30 +27,12 @@ async function open() {
 }
 
 before(async () => {
-  gw = spawn(path.join(binDir, 'switchboard'),
-    ['--mode', 'echo', '--shards', '2', '--listen', '127.0.0.1:0', '--ops-listen', '127.0.0.1:0'],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-  gw.stderr.on('data', (d) => { stderr += d; });
-  let out = '';
-  await within(new Promise((resolve, reject) => {
-    gw.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/switchboard listening clients=\S+:(\d+) ops=\S+:(\d+)/);
-      if (m) { port = Number(m[1]); opsPort = Number(m[2]); resolve(); }
-    });
-    gw.on('exit', (code) => reject(new Error(`switchboard exited ${code}: ${stderr}`)));
-  }), 30_000, 'switchboard to start');
+  gw = await startGateway(['--mode', 'echo', '--shards', '2']);
+  ({ port, opsPort } = gw);
 });
 
 after(async () => {
-  if (gw && gw.exitCode === null) {
-    gw.kill('SIGTERM');
-    const [code] = await within(once(gw, 'exit'), 60_000, 'switchboard to exit').catch((e) => {
-      gw.kill('SIGKILL');
-      throw e;
-    });
-    assert.equal(code, 0, `switchboard exit code; stderr: ${stderr}`);
-  }
+  if (gw) await gw.stop();
 });
 
 test('text and binary of 0..65,536 bytes are echoed with their type', async () => {
