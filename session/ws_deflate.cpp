@@ -35,10 +35,10 @@ deflater::~deflater() {
 }
 
 frame_ref deflater::frame(frame_pool& pool, opcode op, std::string_view payload) {
-  // One buffer sized for the plain frame: the compressed one is only used
-  // when it is smaller, so it always fits, and falling back costs no second
-  // allocation.
-  frame_ref f = pool.make(max_header_size + payload.size());
+  // One buffer for the plain frame plus the 4-byte tail deflate writes
+  // before it is dropped: the compressed frame is only used when smaller,
+  // and falling back costs no second allocation.
+  frame_ref f = pool.make(max_header_size + payload.size() + sizeof(deflate_tail));
   if (payload.size() < _opts.min_size || payload.size() < 8) return plain(op, payload, std::move(f));
   if (!_z) {
     auto z = std::make_unique<z_stream_s>();
