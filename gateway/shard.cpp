@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -105,6 +106,7 @@ struct shard::local {
     }
     if (!ec) acceptor.bind(ep, ec);
     if (!ec) acceptor.listen(static_cast<int>(owner._cfg.listen_backlog), ec);
+    if (!ec) acceptor.non_blocking(true, ec);  // accept4 takes the queue until EAGAIN
     if (ec) {
       boost::system::error_code ignored;
       acceptor.close(ignored);
@@ -115,42 +117,55 @@ struct shard::local {
   }
 
   void do_accept() {
-    acceptor.async_accept([this](boost::system::error_code ec, tcp_socket sock) { on_accept(ec, std::move(sock)); });
+    acceptor.async_wait(tcp_acceptor::wait_read, [this](boost::system::error_code ec) { on_acceptable(ec); });
   }
 
-  void on_accept(boost::system::error_code ec, tcp_socket sock) {
+  // Takes what the listen queue holds, up to a batch (a connect storm must
+  // not starve the shard's other work; the next wait finds the rest), each
+  // as a bare non-blocking fd: a session's socket is not an Asio object
+  // (session/poller.hpp), so Asio never makes a reactor record for it.
+  void on_acceptable(boost::system::error_code ec) {
     if (stopping || ec == asio::error::operation_aborted) return;
-    if (ec) {
-      owner._stats.accept_errors.inc();
-      if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
-          ec.value() == ENFILE) {
-        // Out of fds or memory: accepting again at once would spin. Back
-        // off briefly; the kernel keeps the backlog meanwhile.
-        auto now = std::chrono::steady_clock::now();
-        if (now - last_accept_warning > std::chrono::seconds(10)) {
-          last_accept_warning = now;
-          log::warn("accept failed: {} ({} connections open on this shard); pausing accepts for 100 ms",
-                    ec.message(), sessions.live());
-        }
-        accept_backoff.expires_after(std::chrono::milliseconds(100));
-        accept_backoff.async_wait([this](boost::system::error_code e) {
-          if (!e && !stopping) do_accept();
-        });
-        return;
+    if (ec) return accept_failed(ec.value());
+    constexpr int accept_batch = 64;
+    for (int i = 0; i < accept_batch; ++i) {
+      int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        if (errno == EINTR) continue;
+        return accept_failed(errno);
       }
-      do_accept();  // ECONNABORTED and friends: the peer gave up, go on
-      return;
-    }
-    owner._stats.accepted.inc();
-    const auto& st = sessions.stats();
-    if (st.open.get() + st.handshaking.get() >= per_shard_max) {
-      owner._stats.rejected_over_limit.inc();
-      boost::system::error_code ignored;
-      sock.close(ignored);
-    } else {
-      sessions.accept(std::move(sock));
+      owner._stats.accepted.inc();
+      const auto& st = sessions.stats();
+      if (st.open.get() + st.handshaking.get() >= per_shard_max) {
+        owner._stats.rejected_over_limit.inc();
+        ::close(fd);
+      } else {
+        sessions.accept(fd);
+      }
+      if (stopping) return;
     }
     do_accept();
+  }
+
+  void accept_failed(int err) {
+    owner._stats.accept_errors.inc();
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+      // Out of fds or memory: accepting again at once would spin. Back
+      // off briefly; the kernel keeps the backlog meanwhile.
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_accept_warning > std::chrono::seconds(10)) {
+        last_accept_warning = now;
+        log::warn("accept failed: {} ({} connections open on this shard); pausing accepts for 100 ms",
+                  std::generic_category().message(err), sessions.live());
+      }
+      accept_backoff.expires_after(std::chrono::milliseconds(100));
+      accept_backoff.async_wait([this](boost::system::error_code e) {
+        if (!e && !stopping) do_accept();
+      });
+      return;
+    }
+    do_accept();  // ECONNABORTED and friends: the peer gave up, go on
   }
 
   void sweep_history() {

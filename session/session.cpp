@@ -1,18 +1,17 @@
 #include "session/session.hpp"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/socket_base.hpp>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
 #include <cstring>
 
 namespace sb {
-
-namespace asio = boost::asio;
 
 namespace {
 constexpr std::size_t max_iov = 64;            // frames gathered into one writev
@@ -62,8 +61,8 @@ void echo_handler::on_message(session& s, ws::opcode op, std::span<const std::ui
 // ---------------------------------------------------------------------------
 // session
 
-session::session(session_context& ctx, tcp_socket sock, ssl_st* ssl)
-    : timer_node(&session::on_deadline), _ctx(ctx), _sock(std::move(sock)), _ssl(ssl) {}
+session::session(session_context& ctx, int fd, ssl_st* ssl)
+    : timer_node(&session::on_deadline), _ctx(ctx), _fd(fd), _ssl(ssl) {}
 
 session::~session() {
   assert(_phase == phase::dead && !_reading && !_writing && !_ssl && !_tls_own);
@@ -75,26 +74,58 @@ session::~session() {
 }
 
 void session::start() {
-  boost::system::error_code ec;
-  _sock.non_blocking(true, ec);
   // Frames are corked per loop turn already; Nagle would only add delay.
-  _sock.set_option(asio::ip::tcp::no_delay(true), ec);
+  int one = 1;
+  (void)::setsockopt(_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   _ctx.schedule(*this, _ctx._opts.handshake_timeout);
-  wait_readable();
+  if (!_ctx._poller.add(_fd, this)) return end(end_reason::io_error);
+  wait_readable();  // the set reports input already there when the socket is added
 }
 
-void session::wait_readable() {
-  _reading = true;
-  _sock.async_wait(tcp_socket::wait_read, [this](boost::system::error_code ec) {
+void session::on_io(std::uint32_t events) {
+  // Edge-triggered: an event says the socket changed, once. Reading goes on
+  // until the socket is dry before it waits again, and writing stops only on
+  // a refusal (EAGAIN), so no edge is missed. Errors and hang-ups count as
+  // both: the next read or write finds out what happened.
+  if (_phase == phase::dead) return;
+  const bool broken = (events & (EPOLLERR | EPOLLHUP)) != 0;
+  if (_reading && (broken || (events & (EPOLLIN | EPOLLRDHUP)))) {
     _reading = false;
-    on_readable(ec);
-  });
+    on_readable();
+    if (_phase == phase::dead) return;
+  }
+  if (_writing && (broken || (events & EPOLLOUT))) on_writable();
 }
 
-void session::on_readable(boost::system::error_code ec) {
-  if (_phase == phase::dead) return _ctx.reap_later();
-  if (ec) return end(end_reason::io_error);
+session::io session::recv_some(std::uint8_t* buf, std::size_t space, std::size_t& n) noexcept {
+  for (;;) {
+    ssize_t r = ::recv(_fd, buf, space, 0);
+    if (r > 0) {
+      n = static_cast<std::size_t>(r);
+      return io::done;
+    }
+    if (r == 0) return io::eof;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? io::blocked : io::failed;
+  }
+}
 
+session::io session::send_some(const iovec* iov, std::size_t count, std::size_t& n) noexcept {
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(iov);
+  msg.msg_iovlen = count;
+  for (;;) {
+    ssize_t r = ::sendmsg(_fd, &msg, MSG_NOSIGNAL);
+    if (r >= 0) {
+      n = static_cast<std::size_t>(r);
+      return io::done;
+    }
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? io::blocked : io::failed;
+  }
+}
+
+void session::on_readable() {
   if (_tls_write_wants_read) {
     // A TLS write waited for input: try the queue again after this read.
     _tls_write_wants_read = false;
@@ -111,8 +142,8 @@ void session::on_readable(boost::system::error_code ec) {
       if (_phase == phase::dead) return;
       if (_tls_read_wants_write) {
         // The TLS handshake's flight did not fit the socket: go on
-        // reading once it is writable (wait_writable's handler).
-        if (!_writing) wait_writable();
+        // reading once it is writable (on_writable).
+        wait_writable();
         return;
       }
       break;
@@ -127,7 +158,7 @@ void session::on_readable(boost::system::error_code ec) {
     if (!go_on || _phase == phase::dead) return;
     // A plain read short of the space drained the socket. A TLS read
     // returns one record at a time: go on until OpenSSL wants more input,
-    // or the edge-triggered wait would never fire for what is left.
+    // or the edge-triggered set would never report what is left.
     if (!_tls_own && !_ssl && n < space) break;
   }
   if (_phase == phase::dead) return;
@@ -389,17 +420,20 @@ void session::flush() {
   if (_ssl) return _tls_up ? flush_tls() : void();  // nothing is written before the handshake is done
   std::int64_t now_ns = 0;  // read once, when the first stamped frame completes
   while (_out_head && _phase != phase::dead) {
-    std::array<asio::const_buffer, max_iov> bufs;
+    std::array<iovec, max_iov> bufs;
     std::size_t count = 0;
     std::size_t offset = _out_offset;
     for (out_node* n = _out_head; n && count < max_iov; n = n->next) {
-      bufs[count++] = asio::const_buffer(n->frame.data() + offset, n->frame.size() - offset);
+      bufs[count++] = iovec{const_cast<std::uint8_t*>(n->frame.data()) + offset, n->frame.size() - offset};
       offset = 0;
     }
-    boost::system::error_code ec;
-    std::size_t written = _sock.write_some(std::span(bufs.data(), count), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_writable();
-    if (ec) return end(end_reason::io_error);
+    std::size_t written = 0;
+    switch (send_some(bufs.data(), count, written)) {
+      case io::done: break;
+      case io::blocked: return wait_writable();
+      case io::eof:
+      case io::failed: return end(end_reason::io_error);
+    }
     _ctx._stats.writes.inc();
     advance(written, now_ns);
   }
@@ -430,19 +464,14 @@ void session::advance(std::size_t written, std::int64_t& now_ns) {
   }
 }
 
-void session::wait_writable() {
-  _writing = true;
-  _sock.async_wait(tcp_socket::wait_write, [this](boost::system::error_code ec) {
-    _writing = false;
-    if (_phase == phase::dead) return _ctx.reap_later();
-    if (ec) return end(end_reason::io_error);
-    if (_tls_read_wants_write) {
-      _tls_read_wants_write = false;
-      on_readable({});
-      if (_phase == phase::dead || _writing) return;
-    }
-    flush();
-  });
+void session::on_writable() {
+  _writing = false;
+  if (_tls_read_wants_write) {
+    _tls_read_wants_write = false;
+    on_readable();
+    if (_phase == phase::dead || _writing) return;
+  }
+  flush();
 }
 
 void session::established() noexcept {
@@ -476,10 +505,12 @@ void session::end(end_reason why) {
   _leftover.reset();
   _message.reset();
   if (_tls_own || _ssl) end_tls(why);
-  boost::system::error_code ignored;
-  // Closing cancels the pending waits; their handlers run later with
-  // operation_aborted and see the session dead.
-  _sock.close(ignored);
+  // Closing takes the socket out of the shard's epoll set; events of this
+  // loop turn already taken see the session dead, and it is freed only
+  // after the turn (bury).
+  ::close(_fd);
+  _fd = -1;
+  _reading = _writing = false;
   if (_opened) _ctx._handler->on_close(*this);
   _ctx.bury(*this);
 }

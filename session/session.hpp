@@ -4,8 +4,10 @@
 //
 // Memory is the design constraint (DESIGN.md "Memory per connection"): a
 // million of these live in one process, so an idle session holds no read
-// buffer, no per-session Asio timer and no container that allocates when
-// empty. It waits for readability, reads into the shard's scratch buffer,
+// buffer, no per-session Asio timer or socket object and no container that
+// allocates when empty. Its socket is a bare fd in the shard's
+// edge-triggered epoll set (session/poller.hpp); it reads until the socket
+// is dry into the shard's scratch buffer,
 // and keeps only a partial frame (or a fragmented message) in a pooled
 // chunk. Deadlines live in the shard's timer wheel; the outbound queue is an
 // intrusive list of pooled nodes holding shared frame references.
@@ -22,12 +24,12 @@
 #include "pool/timer_wheel.hpp"
 #include "session/admission.hpp"
 #include "session/http_upgrade.hpp"
+#include "session/poller.hpp"
 #include "session/tls.hpp"
 #include "session/ws_codec.hpp"
 #include "session/ws_deflate.hpp"
 
 #include <boost/asio/basic_socket_acceptor.hpp>
-#include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -44,10 +46,9 @@
 
 namespace sb {
 
-/// Socket and acceptor types bound to io_context's executor (one pointer)
+/// The acceptor type bound to io_context's executor (one pointer)
 /// rather than any_io_executor (several words per socket, a million times).
 using shard_executor = boost::asio::io_context::executor_type;
-using tcp_socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp, shard_executor>;
 using tcp_acceptor = boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, shard_executor>;
 
 /// Limits and deadlines of sessions; read-only after start.
@@ -169,8 +170,9 @@ class session : public boost::intrusive::list_base_hook<>, private timer_node {
  public:
   enum class phase : std::uint8_t { handshake, open, closing, dead };
 
-  /// `ssl`: the connection's TLS state (owned from now on), or null for plain.
-  session(session_context& ctx, tcp_socket sock, ssl_st* ssl = nullptr);
+  /// `fd`: the accepted, non-blocking socket, owned from now on (closed when
+  /// the session ends). `ssl`: its TLS state (owned too), or null for plain.
+  session(session_context& ctx, int fd, ssl_st* ssl = nullptr);
   ~session();
   session(const session&) = delete;
   session& operator=(const session&) = delete;
@@ -219,8 +221,10 @@ class session : public boost::intrusive::list_base_hook<>, private timer_node {
   };
 
   void start();
-  void wait_readable();
-  void on_readable(boost::system::error_code ec);
+  void wait_readable() noexcept { _reading = true; }
+  void on_io(std::uint32_t events);
+  void on_readable();
+  void on_writable();
   bool handle_handshake(std::uint8_t* data, std::size_t n);
   bool handle_frames(std::uint8_t* data, std::size_t n);
   bool keep_leftover(const std::uint8_t* data, std::size_t n, std::size_t need);
@@ -236,7 +240,10 @@ class session : public boost::intrusive::list_base_hook<>, private timer_node {
   bool read_records(std::uint8_t* buf, std::size_t space, std::size_t& n);
   bool tls_established();
   void end_tls(end_reason why);
-  void wait_writable();
+  void wait_writable() noexcept { _writing = true; }
+  enum class io : std::uint8_t { done, blocked, eof, failed };
+  io recv_some(std::uint8_t* buf, std::size_t space, std::size_t& n) noexcept;
+  io send_some(const struct iovec* iov, std::size_t count, std::size_t& n) noexcept;
   void fail(std::uint16_t code, const char* reason, end_reason why);
   void end(end_reason why);
   static void on_deadline(timer_node& n);
@@ -245,13 +252,13 @@ class session : public boost::intrusive::list_base_hook<>, private timer_node {
   friend struct frame_events;
 
   session_context& _ctx;
-  tcp_socket _sock;
   frame_ref _leftover;  // handshake bytes, or a partial frame, or nothing
   frame_ref _message;   // a fragmented message being assembled
   out_node* _out_head = nullptr;
   out_node* _out_tail = nullptr;
   std::uint32_t _out_offset = 0;  // bytes of the head frame already written
   std::uint32_t _queued_bytes = 0;
+  int _fd;  // the socket, in the shard's epoll set (session/poller.hpp)
   // TLS (session_tls.cpp): OpenSSL's connection while it handshakes (and
   // for good on TLS 1.2), or, once a TLS 1.3 connection is handed off
   // (_tls_own), our record layer's keys. Both null: plain ws.
@@ -269,8 +276,8 @@ class session : public boost::intrusive::list_base_hook<>, private timer_node {
   end_reason _why = end_reason::server_closed;  // recorded when a close starts, counted at the end
   // Flags as bits: a million sessions (13 bools would cost 8 more bytes each).
   bool _opened : 1 = false;        // on_open was called (so on_close will be)
-  bool _reading : 1 = false;       // an async_wait(read) is pending
-  bool _writing : 1 = false;       // an async_wait(write) is pending
+  bool _reading : 1 = false;       // wants the poller's input events (it reads until the socket is dry, then waits)
+  bool _writing : 1 = false;       // the socket refused bytes: flushing waits for the poller's output event
   bool _dirty : 1 = false;         // in the context's flush list this turn
   bool _awaiting_pong : 1 = false; // a ping went out and nothing came back yet
   bool _received : 1 = false;      // something arrived since the last ping check
@@ -291,8 +298,9 @@ class session_context {
   session_context(boost::asio::io_context& io, const session_options& opts, session_handler* handler = nullptr);
   ~session_context();
 
-  /// Takes a freshly accepted socket and starts its upgrade.
-  void accept(tcp_socket sock);
+  /// Takes a freshly accepted non-blocking socket (its fd, owned from now
+  /// on) and starts its upgrade.
+  void accept(int fd);
   /// Shutdown: closes every session (a 1001 close frame where possible,
   /// then the socket), stops the wheel.
   void close_all();
@@ -335,6 +343,7 @@ class session_context {
   void reap_later();
   void reap();
   void drain_tick();
+  static void on_io(void* target, std::uint32_t events);
 
   boost::asio::io_context& _io;
   const session_options& _opts;
@@ -366,6 +375,7 @@ class session_context {
   std::unique_ptr<std::uint8_t[]> _tls_plain, _tls_out, _tls_in;
   std::size_t _scratch_size;
   std::unique_ptr<std::uint8_t[]> _scratch;  // one per shard: where every read lands
+  poller _poller;  // the sessions' sockets; last, so it is made after what its events reach
 };
 
 }  // namespace sb

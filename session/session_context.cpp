@@ -4,6 +4,7 @@
 #include "session/session.hpp"
 
 #include <boost/asio/post.hpp>
+#include <unistd.h>
 
 namespace sb {
 
@@ -26,7 +27,8 @@ session_context::session_context(asio::io_context& io, const session_options& op
       _deflater(opts.deflate, _stats.deflate),
       _inflater(_stats.deflate),
       _scratch_size(opts.max_message_size + ws::max_header_size + 4 + read_space + opts.upgrade.header_limit),
-      _scratch(new std::uint8_t[_scratch_size]) {
+      _scratch(new std::uint8_t[_scratch_size]),
+      _poller(io, &session_context::on_io) {
   _dirty.reserve(1024);
 }
 
@@ -42,17 +44,28 @@ session_context::~session_context() {
   _graveyard.clear();
 }
 
-void session_context::accept(tcp_socket sock) {
-  if (_closing_all || _draining) return;
+void session_context::accept(int fd) {
+  if (_closing_all || _draining) {
+    ::close(fd);
+    return;
+  }
   ssl_st* ssl = nullptr;
   if (_tls) {
-    ssl = _tls->accept(sock.native_handle());
-    if (!ssl) {  // out of memory: the socket closes as it goes out of scope
+    ssl = _tls->accept(fd);
+    if (!ssl) {  // out of memory
+      ::close(fd);
       _stats.ended[static_cast<std::size_t>(end_reason::tls_error)].inc();
       return;
     }
   }
-  session* s = _sessions.acquire(*this, std::move(sock), ssl);
+  session* s = nullptr;
+  try {
+    s = _sessions.acquire(*this, fd, ssl);
+  } catch (...) {
+    if (ssl) tls::close(ssl, false);
+    ::close(fd);
+    throw;
+  }
   _live.push_back(*s);
   _stats.handshaking.inc();
   s->start();
@@ -74,7 +87,10 @@ void session_context::close_all() {
   }
   _wheel_timer.cancel();
   _drain_timer.cancel();
+  _poller.stop();
 }
+
+void session_context::on_io(void* target, std::uint32_t events) { static_cast<session*>(target)->on_io(events); }
 
 void session_context::drain(std::chrono::milliseconds period) {
   if (_draining || _closing_all) return;
@@ -184,8 +200,9 @@ void session_context::reap_later() {
 
 void session_context::reap() {
   _reap_posted = false;
-  // Free only sessions no pending handler or flush list still points at;
-  // the others are freed by a later reap, which their handlers request.
+  // Free only sessions the flush list no longer points at; the others are
+  // freed by the reap flush_dirty asks for. (Ended sessions are out of the
+  // epoll set and wait for nothing else.)
   std::size_t keep = 0;
   for (session* s : _graveyard) {
     if (s->_reading || s->_writing || s->_dirty) {

@@ -7,14 +7,13 @@
 
 #include <openssl/crypto.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <algorithm>
 #include <cstring>
 #include <new>
 
 namespace sb {
-
-namespace asio = boost::asio;
 
 namespace {
 constexpr std::size_t records_per_write = 4;  // sealed records gathered into one send()
@@ -36,12 +35,12 @@ struct session::tls_own : tls::keys {
 bool session::read_some(std::uint8_t* buf, std::size_t space, std::size_t& n) {
   if (_tls_own) return read_records(buf, space, n);
   if (!_ssl) {
-    boost::system::error_code ec;
-    n = _sock.read_some(asio::buffer(buf, space), ec);
-    if (!ec) return true;
-    if (ec == asio::error::would_block || ec == asio::error::try_again) return false;
-    end(ec == asio::error::eof ? end_reason::eof : end_reason::io_error);
-    return false;
+    switch (recv_some(buf, space, n)) {
+      case io::done: return true;
+      case io::blocked: return false;
+      case io::eof: end(end_reason::eof); return false;
+      case io::failed: end(end_reason::io_error); return false;
+    }
   }
   if (!_tls_up) {
     if (!tls_established()) return false;
@@ -104,11 +103,11 @@ bool session::read_records(std::uint8_t* buf, std::size_t space, std::size_t& n)
     t.in_partial.reset();
   }
   for (;;) {
-    boost::system::error_code ec;
-    std::size_t got = have < in_capacity ? _sock.read_some(asio::buffer(in + have, in_capacity - have), ec) : 0;
-    const bool blocked = ec == asio::error::would_block || ec == asio::error::try_again;
-    const bool eof = ec == asio::error::eof;
-    if (ec && !blocked && !eof) {
+    std::size_t got = 0;
+    const io r = have < in_capacity ? recv_some(in + have, in_capacity - have, got) : io::done;
+    const bool blocked = r == io::blocked;
+    const bool eof = r == io::eof;
+    if (r == io::failed) {
       end(end_reason::io_error);
       return false;
     }
@@ -217,10 +216,11 @@ void session::flush_own() {
   for (;;) {
     if (t.out_pending) {
       const std::size_t left = t.out_pending.size() - t.out_offset;
-      boost::system::error_code ec;
-      std::size_t w = _sock.write_some(asio::buffer(t.out_pending.data() + t.out_offset, left), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) return wait_writable();
-      if (ec) return end(end_reason::io_error);
+      const iovec iov{const_cast<std::uint8_t*>(t.out_pending.data()) + t.out_offset, left};
+      std::size_t w = 0;
+      const io r = send_some(&iov, 1, w);
+      if (r == io::blocked) return wait_writable();
+      if (r != io::done) return end(end_reason::io_error);
       _ctx._stats.writes.inc();
       if (w < left) {
         t.out_offset += static_cast<std::uint32_t>(w);
@@ -247,11 +247,12 @@ void session::flush_own() {
       olen += r;
       advance(len, now_ns);
     }
-    boost::system::error_code ec;
-    std::size_t w = _sock.write_some(asio::buffer(out, olen), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    const iovec iov{out, olen};
+    std::size_t w = 0;
+    const io r = send_some(&iov, 1, w);
+    if (r == io::blocked) {
       w = 0;
-    } else if (ec) {
+    } else if (r != io::done) {
       return end(end_reason::io_error);
     } else {
       _ctx._stats.writes.inc();
@@ -275,7 +276,7 @@ void session::end_tls(end_reason why) {
       static constexpr std::uint8_t close_notify[2] = {1, alert_close_notify};
       std::uint8_t rec[2 + tls::record_overhead];
       if (std::size_t r = tls::seal(*t, tls::type_alert, close_notify, sizeof(close_notify), rec)) {
-        (void)::send(_sock.native_handle(), rec, r, MSG_NOSIGNAL | MSG_DONTWAIT);  // best effort, never waited for
+        (void)::send(_fd, rec, r, MSG_NOSIGNAL | MSG_DONTWAIT);  // best effort, never waited for
       }
     }
     OPENSSL_cleanse(static_cast<tls::keys*>(t), sizeof(tls::keys));

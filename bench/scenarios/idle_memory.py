@@ -83,6 +83,7 @@ try:
                            "--timeout", "5", "--user-base", "9000000", *CLIENT_EXTRA], capture_output=True, text=True)
     time.sleep(0.5)
     rss0, slab0 = rss_kib(gw.pid), slab_kib()
+    je0 = stats(ops_port).get("memory", {}).get("jemalloc")
     per_proc = 19000
     procs = []
     left, i = N, 0
@@ -109,11 +110,17 @@ try:
     # decay over ~10 s), so what is left is what idle sessions hold.
     time.sleep(12 if os.environ.get("SB_TLS_CERT") else 2)
     rss1, slab1 = rss_kib(gw.pid), slab_kib()
+    je1 = stats(ops_port).get("memory", {}).get("jemalloc")
     per_conn = (rss1 - rss0) * 1024 / N
     slab_per = (slab1 - slab0) * 1024 / N
     print(f"connections: {s['open']} open of {N} (shards {SHARDS}, mode {MODE}); connected in {connect_s:.1f} s")
     print(f"gateway RSS: {rss0} KiB -> {rss1} KiB; user-space bytes per idle connection: {per_conn:.0f}")
     print(f"kernel Slab: {slab0} KiB -> {slab1} KiB; per connection (both loopback ends): {slab_per:.0f} B")
+    if je0 and je1:
+        # What the allocator says the sessions hold (live allocations, and
+        # the pages they sit in), next to the RSS figure above.
+        print(f"jemalloc per connection: allocated {(je1['allocated'] - je0['allocated']) / N:.0f} B, "
+              f"active {(je1['active'] - je0['active']) / N:.0f} B, resident {(je1['resident'] - je0['resident']) / N:.0f} B")
     tracked = sum(p.get("protocol", {}).get("rate_limit_tracked", 0) for p in s.get("per_shard", []))
     if os.environ.get("SB_EXTRA_CONFIG"):
         print(f"rate-limit states held for idle connections: {tracked}")
