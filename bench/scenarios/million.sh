@@ -20,6 +20,8 @@
 #   env: HOLD=60 TARGETS=10000 RATE=60000 (connects/s asked for) INFLIGHT=4000
 #        (handshakes outstanding) LIMIT=900 (s, bound on the whole run)
 #        MIN_FREE_MB=1536 (abort when MemAvailable falls below it)
+#        SB_BIN_DIR=DIR: switchboard from DIR (a build from before a change,
+#        for before/after figures in one sitting); swload always from build/bin
 #
 # Needs root: the kernel settings below are set with sysctl -w and restored
 # on exit. Limits: a process holds at most 20,000 fds, so the gateway runs
@@ -153,7 +155,7 @@ v = json.loads(sys.argv[1])
 for k in sys.argv[2].split("."): v = v.get(k, {}) if isinstance(v, dict) else {}
 print(v if isinstance(v, (int, float)) else -1)' "$1" "$2"; }
 
-build/bin/switchboard --config "$CONFIG" >"$OUT/switchboard.log" 2>&1 &
+"${SB_BIN_DIR:-build/bin}/switchboard" --config "$CONFIG" >"$OUT/switchboard.log" 2>&1 &
 GW_PID=$!
 wait_listening "$OUT/switchboard.log" "$GW_PID" 300 || { cat "$OUT/switchboard.log" >&2; die "switchboard did not start"; }
 log "switchboard pid $GW_PID: clients 127.0.0.1:$PORT, ops 127.0.0.1:$OPS"
