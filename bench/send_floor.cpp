@@ -22,7 +22,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <barrier>
 #include <cerrno>
 #include <chrono>

@@ -14,7 +14,7 @@
 namespace sb {
 
 namespace {
-constexpr std::size_t max_iov = 64;            // frames gathered into one writev
+constexpr std::size_t max_iov = 64;            // frames gathered into one sendmsg
 }  // namespace
 
 const char* to_string(end_reason r) noexcept {
