@@ -83,6 +83,17 @@ class engine {
   /// writes (the history, recovery and presence counters of router_stats).
   virtual void attach(engine_host& host, router_stats& stats) = 0;
 
+  /// Whether `channel` needs no stream at all: no offsets, no history, no
+  /// presence and no join/leave, now and for this engine (the memory engine
+  /// and a namespace with none of them). The router then keeps no home
+  /// record for it, only which shards subscribe (decisions §18); the engine
+  /// is not asked about it again until a record exists. Any answer is
+  /// correct; true saves memory per channel. Home shard thread.
+  virtual bool lean(std::string_view channel) const {
+    (void)channel;
+    return false;
+  }
+
   /// A new home record: its epoch, and what the engine keeps for it.
   virtual void on_make(home_channel& hc) = 0;
   /// A record is being erased: drop what the engine keeps for it.

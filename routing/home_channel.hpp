@@ -19,7 +19,8 @@ struct channel_store {
   virtual ~channel_store() = default;
 };
 
-/// One record per channel per home shard, pooled; 72 bytes. The record
+/// One record per channel per home shard, pooled; 72 bytes. Lean channels
+/// (no history, presence or join/leave; decisions §18) have none. The record
 /// lives while a shard of this node subscribes, or while its engine keeps it
 /// (engine::release returned true), and goes through router's erase_home.
 struct home_channel {

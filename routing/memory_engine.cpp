@@ -54,6 +54,13 @@ memory_store& memory_engine::store_of(home_channel& hc) {
   return static_cast<memory_store&>(*hc.store);
 }
 
+bool memory_engine::lean(std::string_view channel) const {
+  // Without rules (unit tests, echo mode) every channel keeps its record:
+  // offsets are what such callers look at.
+  const channel_options* o = _rules ? _rules->resolve(channel) : nullptr;
+  return o && !keeps_history(o) && !o->presence && !o->join_leave && !o->force_push_join_leave;
+}
+
 void memory_engine::on_make(home_channel& hc) {
   // A new record is a new stream: a random epoch tells clients that knew an
   // older one (before a restart, or before its history expired) that they

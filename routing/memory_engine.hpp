@@ -54,6 +54,7 @@ class memory_engine final : public engine {
   memory_engine& operator=(const memory_engine&) = delete;
 
   void attach(engine_host& host, router_stats& stats) override;
+  bool lean(std::string_view channel) const override;
   void on_make(home_channel& hc) override;
   void on_erase(home_channel& hc) override;
   void open(home_channel& hc, open_done done) override;

@@ -7,6 +7,7 @@
 namespace sb::routing {
 
 static_assert(sizeof(subscription) <= 48, "a subscription per session per channel: keep it at 48 bytes");
+static_assert(sizeof(local_channel) <= 72, "a local channel per personal channel per session: keep it at 72 bytes");
 
 router::router(unsigned shard_id, mesh& m, const std::vector<router*>& all, frame_pool& frames,
                const push_encoders& encode, engine& streams)
@@ -31,7 +32,7 @@ router::~router() {
   }
 }
 
-unsigned router::home_of(std::string_view channel, unsigned shards) noexcept {
+std::uint64_t router::channel_hash(std::string_view channel) noexcept {
   // FNV-1a: stable across processes and runs (a cluster can agree on it).
   std::uint64_t h = 14695981039346656037ull;
   for (unsigned char c : channel) {
@@ -46,7 +47,7 @@ unsigned router::home_of(std::string_view channel, unsigned shards) noexcept {
   h ^= h >> 33;
   h *= 0xc4ceb9fe1a85ec53ull;
   h ^= h >> 33;
-  return static_cast<unsigned>(h % shards);
+  return h;
 }
 
 bool router::send(unsigned to, task t) {
@@ -313,7 +314,7 @@ bool router::publish(publication_ptr pub, publish_done ordered) {
   // ring and must be ordered before the publication.
   router* target = _all[home];
   return send(home, [target, p = std::move(pub), done = std::move(ordered)]() mutable {
-    target->_engine.publish(std::move(p), std::move(done));
+    target->home_publish(std::move(p), std::move(done));
   });
 }
 

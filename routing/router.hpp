@@ -45,6 +45,8 @@
 #include "routing/stream.hpp"
 #include "routing/subscription.hpp"
 
+#include <boost/unordered/unordered_flat_map.hpp>
+
 #include <array>
 #include <cstdint>
 #include <deque>
@@ -97,7 +99,19 @@ class router final : private engine_host {
   mesh& shard_mesh() const noexcept { return _mesh; }
   const std::vector<router*>& all() const noexcept { return _all; }
   /// The home shard of a channel (any thread).
-  static unsigned home_of(std::string_view channel, unsigned shards) noexcept;
+  static unsigned home_of(std::string_view channel, unsigned shards) noexcept {
+    return static_cast<unsigned>(channel_hash(channel) % shards);
+  }
+  /// A channel's 64-bit hash, the same in every process and run (a cluster
+  /// agrees on homes); also the key of a lean channel at its home.
+  static std::uint64_t channel_hash(std::string_view channel) noexcept;
+  /// Lean channels (decisions §18) are kept at their home under 32 bits of
+  /// the hash (the high half: the low bits are alike for one home's
+  /// channels), with up to this many shards.
+  static constexpr unsigned lean_max_shards = 32;
+  static std::uint32_t lean_key(std::string_view channel) noexcept {
+    return static_cast<std::uint32_t>(channel_hash(channel) >> 32);
+  }
 
   /// Subscribes `who` to `channel`. Returns the subscription, active at once
   /// (on_subscribed already called) when this shard is registered and no
@@ -152,7 +166,10 @@ class router final : private engine_host {
 
   const router_stats& stats() const noexcept { return _stats; }
   std::size_t local_channel_count() const noexcept { return _local.size(); }
-  std::size_t home_channel_count() const noexcept { return _home.size(); }
+  /// Of home_channel_count, the lean channels (no record, engine::lean).
+  std::size_t lean_channel_count() const noexcept { return _lean.size(); }
+  /// Channels this shard is home of: with a record, and lean ones.
+  std::size_t home_channel_count() const noexcept { return _home.size() + _lean.size(); }
 
  private:
   // Home side (router_home.cpp).
@@ -162,6 +179,12 @@ class router final : private engine_host {
   void dispatch(home_channel& hc, const publication_ptr& pub) override;
   void reset_stream(home_channel& hc, std::uint64_t offset, stream_epoch epoch) override;
   void release_if_unsubscribed(std::string_view channel);
+  void home_publish(publication_ptr pub, publish_done done);
+  void answer_register(unsigned from, local_channel* lc, std::uint32_t error, std::uint64_t offset,
+                       stream_epoch epoch);
+  bool lean_register(unsigned from, std::string_view channel);
+  void lean_unregister(unsigned from, std::string_view channel);
+  void forward(std::uint16_t shard, const publication_ptr& pub, const home_channel* hc);
   void on_register(unsigned from, compact_string channel, local_channel* lc);
   void on_sync(unsigned from, compact_string channel, local_channel* lc, subscription* s, std::uint64_t since,
                compact_string epoch);
@@ -190,6 +213,16 @@ class router final : private engine_host {
   // Pooled records found by the name they hold (8-byte slots).
   keyed_set<local_channel, &local_channel_name> _local;
   keyed_set<home_channel, &home_channel_name> _home;
+  // Home side, lean channels (engine::lean, decisions §18): no record, only
+  // the bits of the subscriber shards under 32 bits of the channel's hash
+  // (8-byte slots; at most 32 shards). Channels whose keys collide share an
+  // entry: a shard's second registration under one key is counted in
+  // _lean_extra, so neither channel loses the shard's bit while the other
+  // still needs it; a collision only costs forwards the other shard drops.
+  boost::unordered_flat_map<std::uint32_t, std::uint32_t> _lean;
+  boost::unordered_flat_map<std::pair<std::uint32_t, std::uint16_t>, std::uint32_t,
+                            boost::hash<std::pair<std::uint32_t, std::uint16_t>>>
+      _lean_extra;
   object_pool<local_channel> _local_pool;
   object_pool<home_channel> _home_pool;
   object_pool<subscription> _sub_pool;

@@ -83,15 +83,16 @@ class subscription : public boost::intrusive::list_base_hook<> {
   std::string_view name() const noexcept;
 };
 
-/// A channel as one subscriber shard knows it.
+/// A channel as one subscriber shard knows it; 72 bytes (one per personal
+/// channel, so one per session: the flags share the pending count's word).
 struct local_channel {
   explicit local_channel(std::string_view n) : name(n) {}
   compact_string name;
   boost::intrusive::list<subscription, boost::intrusive::constant_time_size<false>> subs;
   std::uint32_t active = 0;        // active subscriptions
-  std::uint32_t pending = 0;       // waiting for the home's answer
-  bool registered = false;         // the home has recorded this shard
-  bool registering = false;        // a register is on its way
+  std::uint32_t pending : 30 = 0;  // waiting for the home's answer
+  bool registered : 1 = false;     // the home has recorded this shard
+  bool registering : 1 = false;    // a register is on its way
   std::uint64_t last_offset = 0;   // offset of the last publication delivered here
   stream_epoch epoch;              // the stream's epoch, from the home
 };
