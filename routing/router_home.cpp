@@ -131,7 +131,10 @@ void router::on_sync(unsigned from, compact_string channel, local_channel* lc, s
 
 void router::on_unregister(unsigned from, std::string_view channel) {
   home_channel* hc = find_home(channel);
-  if (!hc || !hc->shards.erase(static_cast<std::uint16_t>(from))) return lean_unregister(from, channel);
+  if (!hc) return lean_unregister(from, channel);
+  // Not in the record: the shard registered lean before a reload gave the
+  // channel a record (decisions §18).
+  if (!hc->shards.erase(static_cast<std::uint16_t>(from))) lean_unregister(from, channel);
   if (!hc->shards.empty()) return;
   if (!_engine.release(*hc)) erase_home(hc);
 }
